@@ -1,0 +1,20 @@
+// Embedding lookup and dropout.
+#pragma once
+
+#include <optional>
+
+#include "mnemo/core/generator.h"
+#include "mnemo/core/tensor.h"
+
+namespace mnemo {
+
+// Rows of `weight` (num_embeddings, dim) picked by integer `indices` of any shape; the
+// result has shape indices.shape + (dim). An index out of range throws kInvalidArgument
+// naming it.
+Tensor embedding(const Tensor& weight, const Tensor& indices);
+
+// In training, zeroes each element with probability p and scales the rest by 1/(1-p),
+// drawing from `generator` (the default one when null); otherwise returns the input.
+Tensor dropout(const Tensor& input, double p, bool training, Generator* generator = nullptr);
+
+}  // namespace mnemo

@@ -1,0 +1,153 @@
+#include "mnemo/core/storage.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include "mnemo/core/error.h"
+
+namespace mnemo {
+
+struct Storage::Impl {
+  std::byte* data = nullptr;
+  std::size_t nbytes = 0;
+  Device device = Device::cpu();
+  StorageKind kind = StorageKind::kOwned;
+  bool writable = true;
+  std::shared_ptr<void> owner;  // keeps the memory alive; releases it last
+};
+
+namespace {
+
+std::shared_ptr<void> aligned_block(std::size_t nbytes) {
+  // Rounding up must not wrap around to a tiny block that claims a huge size.
+  if (nbytes > std::numeric_limits<std::size_t>::max() - kStorageAlignment) {
+    throw std::bad_alloc();
+  }
+  // Never a null pointer, even for 0 bytes: memcpy and friends may not be given one.
+  std::size_t rounded = (nbytes + kStorageAlignment - 1) / kStorageAlignment * kStorageAlignment;
+  if (rounded == 0) rounded = kStorageAlignment;
+  void* block = ::operator new(rounded, std::align_val_t(kStorageAlignment));
+  return std::shared_ptr<void>(block, [](void* p) {
+    ::operator delete(p, std::align_val_t(kStorageAlignment));
+  });
+}
+
+[[noreturn]] void fail_io(const std::filesystem::path& path, const char* what, int err) {
+  fail(ErrorCode::kIo, "cannot ", what, " '", path.string(), "': ", std::strerror(err));
+}
+
+}  // namespace
+
+Storage Storage::allocate(std::size_t nbytes, Device device) {
+  auto impl = std::make_shared<Impl>();
+  impl->owner = aligned_block(nbytes);
+  impl->data = static_cast<std::byte*>(impl->owner.get());
+  impl->nbytes = nbytes;
+  impl->device = device;
+  return Storage(std::move(impl));
+}
+
+Storage Storage::allocate_zeroed(std::size_t nbytes, Device device) {
+  Storage storage = allocate(nbytes, device);
+  std::memset(storage.impl_->data, 0, nbytes);
+  return storage;
+}
+
+Storage Storage::from_foreign(void* data, std::size_t nbytes, std::function<void(void*)> deleter,
+                              Device device, bool writable) {
+  MNEMO_CHECK(data != nullptr || nbytes == 0, "foreign memory of ", nbytes, " bytes at nullptr");
+  auto impl = std::make_shared<Impl>();
+  if (deleter) {
+    impl->owner = std::shared_ptr<void>(data, std::move(deleter));
+  }
+  impl->data = static_cast<std::byte*>(data);
+  impl->nbytes = nbytes;
+  impl->device = device;
+  impl->kind = StorageKind::kForeign;
+  impl->writable = writable;
+  return Storage(std::move(impl));
+}
+
+Storage Storage::map_file(const std::filesystem::path& path, MapMode mode) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail_io(path, "open", errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    fail_io(path, "stat", err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(ErrorCode::kIo, "cannot map '", path.string(), "': not a regular file");
+  }
+  auto impl = std::make_shared<Impl>();
+  impl->kind = StorageKind::kMapped;
+  impl->writable = mode == MapMode::kCopyOnWrite;
+  impl->nbytes = static_cast<std::size_t>(st.st_size);
+  if (impl->nbytes == 0) {
+    // mmap refuses empty files; an empty mapping still needs a valid pointer.
+    ::close(fd);
+    impl->owner = aligned_block(0);
+    impl->data = static_cast<std::byte*>(impl->owner.get());
+    return Storage(std::move(impl));
+  }
+  int prot = PROT_READ | (impl->writable ? PROT_WRITE : 0);
+  int flags = impl->writable ? MAP_PRIVATE : MAP_SHARED;
+  void* base = ::mmap(nullptr, impl->nbytes, prot, flags, fd, 0);
+  int err = errno;
+  ::close(fd);  // the mapping keeps its own reference to the file
+  if (base == MAP_FAILED) fail_io(path, "map", err);
+  std::size_t length = impl->nbytes;
+  impl->owner = std::shared_ptr<void>(base, [length](void* p) { ::munmap(p, length); });
+  impl->data = static_cast<std::byte*>(base);
+  return Storage(std::move(impl));
+}
+
+Storage Storage::slice(std::size_t offset, std::size_t nbytes) const {
+  MNEMO_CHECK(defined(), "slice of an undefined storage");
+  MNEMO_CHECK(offset <= impl_->nbytes && nbytes <= impl_->nbytes - offset, "slice [", offset,
+              ", ", offset, " + ", nbytes, ") is outside a storage of ", impl_->nbytes, " bytes");
+  auto impl = derive();
+  impl->data = impl_->data + offset;
+  impl->nbytes = nbytes;
+  return Storage(std::move(impl));
+}
+
+Storage Storage::with_device(Device device) const {
+  MNEMO_CHECK(defined(), "with_device of an undefined storage");
+  auto impl = derive();
+  impl->device = device;
+  return Storage(std::move(impl));
+}
+
+std::shared_ptr<Storage::Impl> Storage::derive() const {
+  auto impl = std::make_shared<Impl>(*impl_);
+  // Own the parent rather than its memory, so that a foreign deleter still runs once.
+  impl->owner = std::const_pointer_cast<Impl>(impl_);
+  return impl;
+}
+
+std::size_t Storage::nbytes() const { return impl_ ? impl_->nbytes : 0; }
+Device Storage::device() const { return impl_ ? impl_->device : Device::cpu(); }
+StorageKind Storage::kind() const { return impl_ ? impl_->kind : StorageKind::kOwned; }
+bool Storage::is_writable() const { return impl_ && impl_->writable; }
+const std::byte* Storage::data() const { return impl_ ? impl_->data : nullptr; }
+
+std::byte* Storage::mutable_data() const {
+  MNEMO_CHECK(defined(), "write to an undefined storage");
+  MNEMO_CHECK(impl_->writable,
+              "write to a read-only storage (a read-only file mapping); load with a "
+              "copy-on-write mapping or clone the tensor first");
+  return impl_->data;
+}
+
+}  // namespace mnemo

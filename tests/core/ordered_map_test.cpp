@@ -1,0 +1,97 @@
+#include "mnemo/core/ordered_map.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace mnemo::detail {
+namespace {
+
+using Map = OrderedMap<std::string, int>;
+
+std::vector<std::string> keys_of(const Map& map) {
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : map) keys.push_back(key);
+  return keys;
+}
+
+// Below and above the size where the map starts keeping a hash index.
+class OrderedMapTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(OrderedMapTest, KeepsInsertionOrderAndReplacesInPlace) {
+  const int n = GetParam();
+  Map map;
+  std::vector<std::string> expected;
+  for (int i = n; i-- > 0;) {  // descending, so that order is not sorted order
+    map.insert_or_assign("k" + std::to_string(i), i);
+    expected.push_back("k" + std::to_string(i));
+  }
+  EXPECT_EQ(map.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(keys_of(map), expected);
+  for (int i = 0; i < n; ++i) {
+    const int* found = map.find("k" + std::to_string(i));
+    ASSERT_NE(found, nullptr);
+    EXPECT_EQ(*found, i);
+  }
+  EXPECT_FALSE(map.contains("missing"));
+  EXPECT_EQ(map.find("missing"), nullptr);
+
+  map.insert_or_assign("k0", 100);  // replace: same place, same size
+  EXPECT_EQ(keys_of(map), expected);
+  EXPECT_EQ(*map.find("k0"), 100);
+  EXPECT_EQ(map.item(static_cast<std::size_t>(n - 1)).second, 100);
+
+  // Erase from the middle, then look everything up again (the index must follow).
+  const std::string middle = "k" + std::to_string(n / 2);
+  EXPECT_TRUE(map.erase(middle));
+  EXPECT_FALSE(map.erase(middle));
+  expected.erase(std::find(expected.begin(), expected.end(), middle));
+  EXPECT_EQ(keys_of(map), expected);
+  for (const std::string& key : expected) EXPECT_TRUE(map.contains(key)) << key;
+  EXPECT_FALSE(map.contains(middle));
+  map.insert_or_assign(middle, -1);  // re-inserted at the end
+  expected.push_back(middle);
+  EXPECT_EQ(keys_of(map), expected);
+  EXPECT_EQ(*map.find(middle), -1);
+}
+
+TEST_P(OrderedMapTest, CopiesAndMovesKeepLookups) {
+  const int n = GetParam();
+  Map map;
+  for (int i = 0; i < n; ++i) map.insert_or_assign("k" + std::to_string(i), i);
+  Map copy(map);
+  map.insert_or_assign("only-in-original", 1);
+  EXPECT_FALSE(copy.contains("only-in-original"));
+  for (int i = 0; i < n; ++i) EXPECT_EQ(*copy.find("k" + std::to_string(i)), i);
+  EXPECT_FALSE(copy == map);
+  Map assigned;
+  assigned = copy;
+  EXPECT_TRUE(assigned == copy);
+  *assigned.find("k0") = 42;
+  EXPECT_EQ(*copy.find("k0"), 0);
+  Map moved(std::move(assigned));
+  EXPECT_EQ(*moved.find("k0"), 42);
+  if (n > 1) {
+    EXPECT_EQ(*moved.find("k" + std::to_string(n - 1)), n - 1);
+  }
+  Map self = moved;
+  self = *&self;  // self-assignment keeps everything
+  EXPECT_TRUE(self == moved);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, OrderedMapTest, ::testing::Values(1, 5, 16, 17, 40, 1000));
+
+TEST(OrderedMapEqualityTest, OrderMatters) {
+  Map a, b;
+  a.insert_or_assign("x", 1);
+  a.insert_or_assign("y", 2);
+  b.insert_or_assign("y", 2);
+  b.insert_or_assign("x", 1);
+  EXPECT_FALSE(a == b);
+  EXPECT_TRUE(a == Map(a));
+  EXPECT_TRUE(Map().empty());
+}
+
+}  // namespace
+}  // namespace mnemo::detail
