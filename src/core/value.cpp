@@ -440,4 +440,37 @@ ValueRef ValueRef::operator[](std::int64_t index_or_key) const {
   return ValueRef(items[static_cast<std::size_t>(i)], path_ + "[" + std::to_string(i) + "]");
 }
 
+namespace {
+
+void walk_tensors(const Value& value, std::string& path,
+                  const std::function<void(const std::string&, const Tensor&)>& fn) {
+  const std::size_t mark = path.size();
+  if (value.is_tensor()) {
+    fn(path, value.as_tensor());
+  } else if (value.is_dict()) {
+    for (const auto& [key, item] : value.as_dict()) {
+      path += "[" + key_repr(key) + "]";
+      walk_tensors(item, path, fn);
+      path.resize(mark);
+    }
+  } else if (value.is_list() || value.is_tuple()) {
+    const std::vector<Value>& items =
+        value.is_list() ? static_cast<const std::vector<Value>&>(value.as_list())
+                        : static_cast<const std::vector<Value>&>(value.as_tuple());
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      path += "[" + std::to_string(i) + "]";
+      walk_tensors(items[i], path, fn);
+      path.resize(mark);
+    }
+  }
+}
+
+}  // namespace
+
+void for_each_tensor(const Value& value,
+                     const std::function<void(const std::string& path, const Tensor&)>& fn) {
+  std::string path;
+  walk_tensors(value, path, fn);
+}
+
 }  // namespace mnemo

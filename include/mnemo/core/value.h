@@ -17,6 +17,7 @@
 #pragma once
 
 #include <concepts>
+#include <functional>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -262,6 +263,11 @@ class ValueRef {
 };
 
 std::ostream& operator<<(std::ostream& out, const Value& value);
+
+// Calls fn(path, tensor) for every tensor in `value`, depth first in stored order, with
+// the path written as subscripts ("['model_state_dict']['fc1.weight']", "[0]").
+void for_each_tensor(const Value& value,
+                     const std::function<void(const std::string& path, const Tensor&)>& fn);
 
 // Python's repr() of a float: shortest round-trip digits, "1.0", "1e-08", "inf", "nan".
 std::string repr_double(double value);

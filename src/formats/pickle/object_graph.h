@@ -1,0 +1,185 @@
+// The objects an unpickle builds, before they become a Value.
+//
+// Pickle objects have reference semantics: the memo hands out the same list or dict
+// again (BINGET), and APPEND, SETITEM and BUILD change an object that the memo and other
+// containers already hold. Value has value semantics, so the reader first builds a graph
+// of nodes — containers hold Items, which are small scalars inline or references to
+// nodes — and converts it to a Value once, at STOP (ObjectGraph::to_value). That
+// conversion is where sharing becomes copying, so before it allocates anything it
+// measures what it would produce: depth (kMaxPickleDepth), the number of values and the
+// bytes of str and bytes, with shared objects counted once per reference (a "billion
+// laughs" pickle of nested BINGETs is refused here), and cycles, which a Value cannot
+// hold.
+//
+// Nodes live in an arena and refer to each other by index, so that no chain of nodes,
+// however long, is destroyed recursively.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <type_traits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "formats/pickle/globals.h"
+#include "mnemo/core/error.h"
+#include "mnemo/core/ordered_map.h"
+#include "mnemo/core/storage.h"
+#include "mnemo/core/tensor.h"
+#include "mnemo/core/value.h"
+#include "mnemo/limits.h"
+
+namespace mnemo::pickle::detail {
+
+using limits::kMaxPickleObjects;
+using limits::kMaxPickleValues;
+
+// Where a pickle comes from, for messages: "<origin>: <what> at byte <offset><tail>".
+struct Context {
+  std::string origin;
+  bool salvage = false;
+
+  [[noreturn]] void fail(ErrorCode code, std::uint64_t offset, const std::string& what,
+                         std::string_view tail = {}) const;
+};
+
+struct NodeRef {
+  std::uint32_t id;
+};
+
+// A stack, memo or container slot: a scalar inline, or a node.
+using Item = std::variant<None, bool, std::int64_t, double, NodeRef>;
+
+enum class NodeKind : std::uint8_t {
+  kStr,
+  kBytes,
+  kBigInt,   // wider than 64 bits (narrower ones are inline int64)
+  kTensor,
+  kList,
+  kSet,      // set and frozenset: read as a list
+  kTuple,
+  kDict,
+  kGlobal,   // a table entry, or (salvage) the name of an unknown class or function
+  kStorage,  // what a persistent id names
+  kObject,   // salvage: an instance of an unknown class
+};
+
+struct DictNode {
+  mnemo::detail::OrderedMap<DictKey, Item> items;
+  bool ordered = false;                // collections.OrderedDict
+  std::optional<Item> attributes;      // an OrderedDict's BUILD state
+};
+
+struct GlobalNode {
+  std::optional<GlobalKind> kind;      // nullopt: a salvage placeholder
+  DType dtype = DType::kUInt8;         // a storage class's dtype
+  std::string name;                    // "module.name"
+};
+
+struct StorageNode {
+  Storage storage;
+  DType dtype = DType::kUInt8;
+  bool untyped = false;
+  std::int64_t numel = 0;              // elements of dtype (bytes when untyped)
+  std::string key;
+};
+
+struct ObjectNode {
+  std::string class_name;
+  Item args;                           // a tuple
+  std::optional<Item> kwargs;          // NEWOBJ_EX's keyword arguments
+  Item state;                          // None until BUILD
+};
+
+// The rarer, larger payloads are boxed, so that a node stays small: a pickle may make
+// millions of them.
+using NodeData = std::variant<std::string, Bytes, BigInt, Tensor, std::vector<Item>,
+                              std::unique_ptr<DictNode>, std::unique_ptr<GlobalNode>,
+                              std::unique_ptr<StorageNode>, std::unique_ptr<ObjectNode>>;
+
+struct Node {
+  NodeKind kind;
+  std::uint32_t uses = 0;              // how many containers hold it
+  bool visiting = false;               // on the measuring path (cycle check)
+  bool measured = false;
+  std::uint64_t offset = 0;            // where it was created, for messages
+  std::uint64_t tree_values = 0;       // values the conversion makes of it (saturating)
+  std::uint64_t tree_bytes = 0;        // bytes of str, bytes and ints among them
+  NodeData data;
+
+  // Typed access; REQUIRES: the payload is of that type (kind says which).
+  std::string& str() { return std::get<std::string>(data); }
+  const std::string& str() const { return std::get<std::string>(data); }
+  std::vector<Item>& items() { return std::get<std::vector<Item>>(data); }
+  const std::vector<Item>& items() const { return std::get<std::vector<Item>>(data); }
+  DictNode& dict() { return *std::get<std::unique_ptr<DictNode>>(data); }
+  const DictNode& dict() const { return *std::get<std::unique_ptr<DictNode>>(data); }
+  GlobalNode& global() { return *std::get<std::unique_ptr<GlobalNode>>(data); }
+  const GlobalNode& global() const { return *std::get<std::unique_ptr<GlobalNode>>(data); }
+  StorageNode& storage() { return *std::get<std::unique_ptr<StorageNode>>(data); }
+  const StorageNode& storage() const { return *std::get<std::unique_ptr<StorageNode>>(data); }
+  ObjectNode& object() { return *std::get<std::unique_ptr<ObjectNode>>(data); }
+  const ObjectNode& object() const { return *std::get<std::unique_ptr<ObjectNode>>(data); }
+};
+
+class ObjectGraph {
+ public:
+  explicit ObjectGraph(const Context& context) : context_(context) {}
+
+  template <class T>
+  NodeRef add(NodeKind kind, std::uint64_t offset, T&& data) {
+    check_capacity(offset);
+    using Payload = std::decay_t<T>;
+    Node& node = nodes_.emplace_back();
+    node.kind = kind;
+    node.offset = offset;
+    if constexpr (std::is_same_v<Payload, DictNode> || std::is_same_v<Payload, GlobalNode> ||
+                  std::is_same_v<Payload, StorageNode> || std::is_same_v<Payload, ObjectNode>) {
+      node.data = std::make_unique<Payload>(std::forward<T>(data));
+    } else {
+      node.data = std::forward<T>(data);
+    }
+    return NodeRef{static_cast<std::uint32_t>(nodes_.size() - 1)};
+  }
+
+  // References stay valid while nodes are added (the arena is a deque).
+  Node& node(NodeRef ref) { return nodes_[ref.id]; }
+  const Node& node(NodeRef ref) const { return nodes_[ref.id]; }
+  // The node an item refers to, or nullptr for an inline scalar.
+  Node* node_of(const Item& item);
+  const Node* node_of(const Item& item) const;
+  // The node when the item is one of `kind`, else nullptr.
+  Node* node_of(const Item& item, NodeKind kind);
+
+  // Records that a container now holds `item` (shared nodes are copied, not moved, when
+  // the graph becomes a Value).
+  void add_use(const Item& item);
+
+  // Python's word for the item's type, for messages: "str", "list", "OrderedDict",
+  // "global 'os.system'", "object of class '__main__.Net'", ...
+  std::string type_name(const Item& item) const;
+  // Where the item was made (its node's offset), or `fallback` for a scalar.
+  std::uint64_t offset_of(const Item& item, std::uint64_t fallback) const;
+
+  // The Value the graph holds at `root`. Globals left in it are refused (dtypes become
+  // their name, and salvage placeholders "module.Name"); a bare storage becomes a 1-D
+  // tensor over it.
+  Value to_value(const Item& root);
+
+ private:
+  void check_capacity(std::uint64_t offset) const;
+  // Fills tree_values and tree_bytes of the item's node and those below it.
+  void measure(const Item& item, std::size_t depth);
+  Value convert(const Item& item, bool may_move);
+  Value convert_node(Node& node, bool may_move);
+
+  const Context& context_;
+  std::deque<Node> nodes_;
+};
+
+}  // namespace mnemo::pickle::detail

@@ -1,0 +1,451 @@
+#include "formats/pickle/pickler.h"
+
+#include <algorithm>
+#include <bit>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "formats/pickle/globals.h"
+#include "formats/pickle/opcodes.h"
+#include "mnemo/core/error.h"
+
+namespace mnemo::pickle {
+namespace {
+
+// CPython pickles lists, dicts and dict items in batches of this many.
+constexpr std::size_t kBatchSize = 1000;
+
+constexpr std::string_view kMetadataAttribute = "_metadata";
+
+// How a str is memoised (pickler.h, rules 2 and 3).
+enum class StrKind : std::uint8_t {
+  kText,         // interned when empty, one cached character, or identifier-like
+  kFreshText,    // made at save time: shared only when empty or one cached character
+  kStorageKey,   // one object per storage
+};
+
+bool is_cached_character(std::string_view s) {
+  if (s.size() == 1) return true;
+  // U+0080..U+00FF take two bytes in UTF-8, led by 0xC2 or 0xC3.
+  return s.size() == 2 && (static_cast<unsigned char>(s[0]) == 0xc2 ||
+                           static_cast<unsigned char>(s[0]) == 0xc3);
+}
+
+// CPython interns a code constant made only of these characters (all_name_chars).
+bool is_name_chars(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool is_scalar(const Value& v) {
+  return v.is_none() || v.is_bool() || v.is_int() || v.is_big_int() || v.is_double() ||
+         v.is_string();
+}
+
+// Tuples already written under each key of the dicts of one list (pickler.h, rule 4).
+struct SharedTuple {
+  DictKey key;
+  const Tuple* tuple;
+  std::uint32_t memo;
+};
+using SharedTuples = std::vector<SharedTuple>;
+
+class Pickler {
+ public:
+  explicit Pickler(const StorageNamer& name_storage) : name_storage_(name_storage) {}
+
+  std::vector<std::byte> run(const Value& value) {
+    op(Op::kProto);
+    byte(kWriteProtocol);
+    write(value);
+    op(Op::kStop);
+    return std::move(out_);
+  }
+
+ private:
+  // --- bytes -------------------------------------------------------------------------
+  void byte(std::uint8_t b) { out_.push_back(static_cast<std::byte>(b)); }
+  void op(Op o) { byte(static_cast<std::uint8_t>(o)); }
+  void uint_le(std::uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) byte(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
+  void raw(std::string_view s) {
+    for (char c : s) byte(static_cast<std::uint8_t>(c));
+  }
+
+  // --- memo --------------------------------------------------------------------------
+  std::uint32_t put() {
+    const std::uint32_t index = memo_size_++;
+    if (index < 256) {
+      op(Op::kBinPut);
+      byte(static_cast<std::uint8_t>(index));
+    } else {
+      op(Op::kLongBinPut);
+      uint_le(index, 4);
+    }
+    return index;
+  }
+  void get(std::uint32_t index) {
+    if (index < 256) {
+      op(Op::kBinGet);
+      byte(static_cast<std::uint8_t>(index));
+    } else {
+      op(Op::kLongBinGet);
+      uint_le(index, 4);
+    }
+  }
+
+  // --- values ------------------------------------------------------------------------
+  void write(const Value& value, SharedTuples* shared = nullptr);
+  void write_int(std::int64_t v);
+  void write_big_int(const BigInt& v);
+  void write_double(double v);
+  void write_str(std::string_view s, StrKind kind);
+  void write_bytes(const Bytes& bytes);
+  std::optional<std::uint32_t> write_tuple(const std::vector<Value>& items);
+  void write_shape(const Shape& shape);
+  void write_list(const List& list);
+  void write_dict(const Dict& dict, StrKind key_kind, SharedTuples* shared);
+  void write_items(const Dict& dict, StrKind key_kind, SharedTuples* shared, bool exact);
+  void write_item(const DictKey& key, const Value& value, StrKind key_kind, SharedTuples* shared);
+  void write_global(GlobalName global);
+  void write_tensor(const Tensor& tensor);
+
+  // --- messages ----------------------------------------------------------------------
+  std::string path() const { return path_.empty() ? std::string("the top level") : path_; }
+
+  const StorageNamer& name_storage_;
+  std::vector<std::byte> out_;
+  std::uint32_t memo_size_ = 0;
+  std::unordered_map<std::string, std::uint32_t> globals_;       // "module\nname"
+  std::unordered_map<std::string, std::uint32_t> interned_;      // rule 3
+  std::unordered_map<std::string, std::uint32_t> storage_keys_;  // rule 2
+  std::unordered_map<const void*, std::vector<std::pair<Tensor, std::uint32_t>>> tensors_;
+  std::string path_;  // "['model']['fc.weight']", for messages
+};
+
+void Pickler::write(const Value& value, SharedTuples* shared) {
+  switch (value.type()) {
+    case ValueType::kNone: op(Op::kNone); return;
+    case ValueType::kBool: op(value.as_bool() ? Op::kNewTrue : Op::kNewFalse); return;
+    case ValueType::kInt: write_int(value.as_int()); return;
+    case ValueType::kBigInt: write_big_int(value.as_big_int()); return;
+    case ValueType::kDouble: write_double(value.as_double()); return;
+    case ValueType::kString: write_str(value.as_string(), StrKind::kText); return;
+    case ValueType::kBytes: write_bytes(value.as_bytes()); return;
+    case ValueType::kList: write_list(value.as_list()); return;
+    case ValueType::kTuple: write_tuple(value.as_tuple()); return;
+    case ValueType::kDict: write_dict(value.as_dict(), StrKind::kText, shared); return;
+    case ValueType::kTensor: write_tensor(value.as_tensor()); return;
+  }
+}
+
+void Pickler::write_int(std::int64_t v) {
+  if (v >= 0 && v <= 0xff) {
+    op(Op::kBinInt1);
+    byte(static_cast<std::uint8_t>(v));
+  } else if (v >= 0 && v <= 0xffff) {
+    op(Op::kBinInt2);
+    uint_le(static_cast<std::uint64_t>(v), 2);
+  } else if (v >= INT32_MIN && v <= INT32_MAX) {
+    op(Op::kBinInt);
+    uint_le(static_cast<std::uint64_t>(v), 4);
+  } else {
+    write_big_int(BigInt(v));
+  }
+}
+
+void Pickler::write_big_int(const BigInt& v) {
+  // Minimal two's complement, little-endian: exactly BigInt's own encoding.
+  const std::vector<std::uint8_t>& bytes = v.le_bytes();
+  if (bytes.size() < 256) {
+    op(Op::kLong1);
+    byte(static_cast<std::uint8_t>(bytes.size()));
+  } else {
+    op(Op::kLong4);
+    uint_le(bytes.size(), 4);
+  }
+  for (std::uint8_t b : bytes) byte(b);
+}
+
+void Pickler::write_double(double v) {
+  op(Op::kBinFloat);
+  const auto bits = std::bit_cast<std::uint64_t>(v);
+  for (int i = 7; i >= 0; --i) byte(static_cast<std::uint8_t>(bits >> (8 * i)));
+}
+
+void Pickler::write_str(std::string_view s, StrKind kind) {
+  std::unordered_map<std::string, std::uint32_t>* memo = nullptr;
+  if (kind == StrKind::kStorageKey) {
+    memo = &storage_keys_;
+  } else if (s.empty() || is_cached_character(s) || (kind == StrKind::kText && is_name_chars(s))) {
+    memo = &interned_;
+  }
+  if (memo) {
+    if (auto it = memo->find(std::string(s)); it != memo->end()) {
+      get(it->second);
+      return;
+    }
+  }
+  op(Op::kBinUnicode);
+  uint_le(s.size(), 4);
+  raw(s);
+  const std::uint32_t index = put();
+  if (memo) memo->emplace(std::string(s), index);
+}
+
+void Pickler::write_bytes(const Bytes& bytes) {
+  if (bytes.empty()) {
+    write_global(kEmptyBytesGlobal);
+    op(Op::kEmptyTuple);
+    op(Op::kReduce);
+    put();
+    return;
+  }
+  write_global(kCodecsEncodeGlobal);
+  std::string latin1;  // each byte as the code point of its value, in UTF-8
+  latin1.reserve(bytes.size());
+  for (std::uint8_t b : bytes) {
+    if (b < 0x80) {
+      latin1 += static_cast<char>(b);
+    } else {
+      latin1 += static_cast<char>(0xc0 | (b >> 6));
+      latin1 += static_cast<char>(0x80 | (b & 0x3f));
+    }
+  }
+  write_str(latin1, StrKind::kFreshText);
+  write_str(kLatin1Encoding, StrKind::kText);
+  op(Op::kTuple2);
+  put();
+  op(Op::kReduce);
+  put();
+}
+
+std::optional<std::uint32_t> Pickler::write_tuple(const std::vector<Value>& items) {
+  if (items.empty()) {
+    op(Op::kEmptyTuple);
+    return std::nullopt;
+  }
+  const std::size_t length = path_.size();
+  if (items.size() > 3) op(Op::kMark);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    path_ += "[" + std::to_string(i) + "]";
+    write(items[i]);
+    path_.resize(length);
+  }
+  switch (items.size()) {
+    case 1: op(Op::kTuple1); break;
+    case 2: op(Op::kTuple2); break;
+    case 3: op(Op::kTuple3); break;
+    default: op(Op::kTuple); break;
+  }
+  return put();
+}
+
+void Pickler::write_shape(const Shape& shape) {
+  std::vector<Value> items(shape.begin(), shape.end());
+  write_tuple(items);
+}
+
+void Pickler::write_list(const List& list) {
+  op(Op::kEmptyList);
+  put();
+  SharedTuples shared;
+  const std::size_t length = path_.size();
+  auto item = [&](std::size_t i) {
+    path_ += "[" + std::to_string(i) + "]";
+    write(list[i], &shared);
+    path_.resize(length);
+  };
+  if (list.size() == 1) {
+    item(0);
+    op(Op::kAppend);
+    return;
+  }
+  for (std::size_t start = 0; start < list.size(); start += kBatchSize) {
+    op(Op::kMark);
+    for (std::size_t i = start; i < std::min(list.size(), start + kBatchSize); ++i) item(i);
+    op(Op::kAppends);
+  }
+}
+
+void Pickler::write_dict(const Dict& dict, StrKind key_kind, SharedTuples* shared) {
+  if (!dict.is_ordered_dict()) {
+    if (dict.attributes() && !dict.attributes()->empty()) {
+      fail(ErrorCode::kUnsupported, "cannot pickle the dict at ", path(),
+           ": only an OrderedDict can carry attributes (", dict.attributes()->size(),
+           " given); make it an OrderedDict");
+    }
+    op(Op::kEmptyDict);
+    put();
+    write_items(dict, key_kind, shared, /*exact=*/true);
+    return;
+  }
+  write_global(kOrderedDictGlobal);
+  op(Op::kEmptyTuple);
+  op(Op::kReduce);
+  put();
+  write_items(dict, key_kind, nullptr, /*exact=*/false);
+  const Dict* attributes = dict.attributes();
+  if (!attributes || attributes->empty()) return;
+  // OrderedDict.__reduce__'s state: the instance __dict__, a plain dict.
+  const std::size_t length = path_.size();
+  op(Op::kEmptyDict);
+  put();
+  auto attribute = [&](const DictKey& key, const Value& value) {
+    const auto* name = std::get_if<std::string>(&key);
+    path_ += ".attributes[" + key_repr(key) + "]";
+    if (name && *name == kMetadataAttribute && value.is_dict()) {
+      // '_metadata' keys are module prefixes sliced at save time (pickler.h, rule 3).
+      write_str(*name, StrKind::kText);
+      write_dict(value.as_dict(), StrKind::kFreshText, nullptr);
+    } else {
+      write_item(key, value, StrKind::kText, nullptr);
+    }
+    path_.resize(length);
+  };
+  if (attributes->size() == 1) {
+    attribute(attributes->begin()->first, attributes->begin()->second);
+    op(Op::kSetItem);
+  } else {
+    std::size_t n = 0;
+    for (const auto& [key, value] : *attributes) {
+      if (n % kBatchSize == 0) {
+        if (n) op(Op::kSetItems);
+        op(Op::kMark);
+      }
+      attribute(key, value);
+      ++n;
+    }
+    op(Op::kSetItems);
+  }
+  op(Op::kBuild);
+}
+
+// CPython batches an exact dict as MARK ... SETITEMS per 1000 items (a dict of one item
+// is a lone SETITEM), and a dict subclass from its items iterator, where a last batch of
+// one item is a lone SETITEM too.
+void Pickler::write_items(const Dict& dict, StrKind key_kind, SharedTuples* shared, bool exact) {
+  const std::size_t size = dict.size();
+  if (size == 0) return;
+  auto it = dict.begin();
+  const std::size_t length = path_.size();
+  auto item = [&]() {
+    path_ += "[" + key_repr(it->first) + "]";
+    write_item(it->first, it->second, key_kind, shared);
+    path_.resize(length);
+    ++it;
+  };
+  if (size == 1) {
+    item();
+    op(Op::kSetItem);
+    return;
+  }
+  for (std::size_t start = 0; start < size; start += kBatchSize) {
+    const std::size_t batch = std::min(kBatchSize, size - start);
+    if (batch == 1 && !exact) {
+      item();
+      op(Op::kSetItem);
+      break;
+    }
+    op(Op::kMark);
+    for (std::size_t i = 0; i < batch; ++i) item();
+    op(Op::kSetItems);
+  }
+}
+
+void Pickler::write_item(const DictKey& key, const Value& value, StrKind key_kind,
+                         SharedTuples* shared) {
+  if (const auto* i = std::get_if<std::int64_t>(&key)) {
+    write_int(*i);
+  } else {
+    write_str(std::get<std::string>(key), key_kind);
+  }
+  if (shared && value.is_tuple() && !value.as_tuple().empty()) {
+    const Tuple& tuple = value.as_tuple();
+    const bool scalars = std::all_of(tuple.begin(), tuple.end(), is_scalar);
+    if (scalars) {
+      for (const SharedTuple& earlier : *shared) {
+        if (earlier.key == key && *earlier.tuple == tuple) {
+          get(earlier.memo);
+          return;
+        }
+      }
+      shared->push_back({key, &tuple, *write_tuple(tuple)});
+      return;
+    }
+  }
+  write(value);
+}
+
+void Pickler::write_global(GlobalName global) {
+  std::string key(global.module);
+  key += '\n';
+  key += global.name;
+  if (auto it = globals_.find(key); it != globals_.end()) {
+    get(it->second);
+    return;
+  }
+  op(Op::kGlobal);
+  raw(key);
+  byte('\n');
+  globals_.emplace(std::move(key), put());
+}
+
+void Pickler::write_tensor(const Tensor& tensor) {
+  if (!tensor.defined()) {
+    op(Op::kNone);
+    return;
+  }
+  auto& same_address = tensors_[tensor.data_ptr()];
+  for (const auto& [seen, index] : same_address) {
+    if (seen.is_same(tensor)) {
+      get(index);
+      return;
+    }
+  }
+  const std::optional<std::string_view> storage_class = storage_class_name(tensor.dtype());
+  if (!storage_class) {
+    fail(ErrorCode::kUnsupported, "cannot pickle the tensor at ", path(), ": PyTorch 1.13 has no ",
+         "storage class for dtype ", dtype_name(tensor.dtype()), ", so it could not load it");
+  }
+  const StorageId id = name_storage_(tensor);
+  write_global(kRebuildTensorV2Global);
+  op(Op::kMark);
+  op(Op::kMark);  // the persistent id
+  write_str(kStoragePidTag, StrKind::kText);
+  write_global({kStorageClassModule, *storage_class});
+  write_str(id.key, StrKind::kStorageKey);
+  write_str(id.location, StrKind::kText);
+  write_int(id.numel);
+  op(Op::kTuple);
+  put();
+  op(Op::kBinPersId);
+  write_int(tensor.storage_offset());
+  write_shape(tensor.sizes());
+  write_shape(tensor.strides());
+  op(tensor.requires_grad() ? Op::kNewTrue : Op::kNewFalse);
+  write_global(kOrderedDictGlobal);  // backward_hooks: OrderedDict()
+  op(Op::kEmptyTuple);
+  op(Op::kReduce);
+  put();
+  op(Op::kTuple);
+  put();
+  op(Op::kReduce);
+  same_address.emplace_back(tensor, put());
+}
+
+}  // namespace
+
+std::vector<std::byte> pickle(const Value& value, const StorageNamer& name_storage) {
+  return Pickler(name_storage).run(value);
+}
+
+}  // namespace mnemo::pickle

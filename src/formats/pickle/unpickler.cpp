@@ -1,0 +1,620 @@
+#include "formats/pickle/unpickler.h"
+
+#include <bit>
+#include <cstring>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "formats/pickle/global_calls.h"
+#include "formats/pickle/globals.h"
+#include "formats/pickle/object_graph.h"
+#include "formats/pickle/opcodes.h"
+#include "mnemo/limits.h"
+
+namespace mnemo::pickle {
+namespace {
+
+using detail::CallOp;
+using detail::DictNode;
+using detail::GlobalNode;
+using detail::Item;
+using detail::Node;
+using detail::NodeKind;
+using detail::NodeRef;
+
+enum class Utf8 { kValid, kInvalid, kSurrogate };
+
+// Strict UTF-8: no overlong forms, nothing past U+10FFFF; surrogates (which pickle's
+// "surrogatepass" can write) are told apart, as a Value str cannot hold them.
+Utf8 check_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if ((c & 0xe0) == 0xc0) {
+      n = 1;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return Utf8::kInvalid;
+    }
+    if (s.size() - i <= n) return Utf8::kInvalid;
+    for (std::size_t k = 1; k <= n; ++k) {
+      const auto next = static_cast<unsigned char>(s[i + k]);
+      if ((next & 0xc0) != 0x80) return Utf8::kInvalid;
+      cp = (cp << 6) | (next & 0x3f);
+    }
+    static constexpr std::uint32_t kMinimum[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMinimum[n] || cp > 0x10ffff) return Utf8::kInvalid;
+    if (cp >= 0xd800 && cp <= 0xdfff) return Utf8::kSurrogate;
+    i += n + 1;
+  }
+  return Utf8::kValid;
+}
+
+std::string latin1_to_utf8(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  for (char ch : bytes) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      out += ch;
+    } else {
+      out += static_cast<char>(0xc0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3f));
+    }
+  }
+  return out;
+}
+
+std::string hex_byte(std::uint8_t byte) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  return std::string("0x") + kDigits[byte >> 4] + kDigits[byte & 15];
+}
+
+class Unpickler {
+ public:
+  Unpickler(std::span<const std::byte> data, const StorageLoader& load_storage,
+            const UnpickleOptions& options)
+      : data_(data), load_storage_(load_storage), context_{options.origin, options.salvage},
+        graph_(context_) {}
+
+  UnpickleResult run();
+
+ private:
+  // --- reading the opcode's operands --------------------------------------------------
+  const std::byte* take(std::uint64_t n);
+  std::uint8_t u8() { return static_cast<std::uint8_t>(*take(1)); }
+  std::uint64_t uint_le(std::size_t n);
+  std::string_view bytes(std::uint64_t n) {
+    return {reinterpret_cast<const char*>(take(n)), static_cast<std::size_t>(n)};
+  }
+  std::uint64_t size_operand(std::size_t width);  // a length, checked against the limit
+  std::string_view line();
+  [[noreturn]] void fail(ErrorCode code, const std::string& what, std::string_view tail = {}) const {
+    context_.fail(code, op_offset_, what, tail);
+  }
+
+  // --- the stack ------------------------------------------------------------------------
+  void push(Item item);
+  Item pop();
+  Item& top();
+  std::vector<Item> pop_to_mark();
+  std::size_t fence() const { return marks_.empty() ? 0 : marks_.back(); }
+
+  // --- objects --------------------------------------------------------------------------
+  Item str(std::string text) { return graph_.add(NodeKind::kStr, op_offset_, std::move(text)); }
+  Item unicode(std::string_view utf8);
+  Item integer(std::string_view le_bytes);
+  Item container(NodeKind kind, std::vector<Item> items);
+  Item resolve_global(std::string_view module, std::string_view name);
+  Node& target(NodeKind kind, std::string_view what);
+  DictKey dict_key(const Item& key);
+  void set_items(DictNode& dict, const std::vector<Item>& items);
+  void check_hashable(const Item& item);
+  void memo_put(std::uint64_t index);
+  void memo_get(std::uint64_t index);
+
+  void step(std::uint8_t byte);
+
+  std::span<const std::byte> data_;
+  const StorageLoader& load_storage_;
+  detail::Context context_;
+  detail::ObjectGraph graph_;
+  std::size_t pos_ = 0;
+  std::uint64_t op_offset_ = 0;
+  std::string_view op_name_;
+  std::vector<Item> stack_;
+  std::vector<std::size_t> marks_;
+  std::vector<Item> memo_;
+  std::unordered_map<std::uint64_t, Item> sparse_memo_;
+  bool stopped_ = false;
+};
+
+const std::byte* Unpickler::take(std::uint64_t n) {
+  const std::size_t remaining = data_.size() - pos_;
+  if (n > remaining) {
+    fail(ErrorCode::kCorrupt, "truncated pickle: " + std::string(op_name_) + " needs " +
+                                  std::to_string(n) + " more bytes, " +
+                                  std::to_string(remaining) + " remain, for the opcode");
+  }
+  const std::byte* p = data_.data() + pos_;
+  pos_ += static_cast<std::size_t>(n);
+  return p;
+}
+
+std::uint64_t Unpickler::uint_le(std::size_t n) {
+  const std::byte* p = take(n);
+  std::uint64_t value = 0;
+  for (std::size_t i = n; i-- > 0;) value = (value << 8) | static_cast<std::uint8_t>(p[i]);
+  return value;
+}
+
+std::uint64_t Unpickler::size_operand(std::size_t width) {
+  const std::uint64_t n = uint_le(width);
+  if (n > limits::kMaxStringBytes) {
+    fail(ErrorCode::kLimit, std::string(op_name_) + " of " + std::to_string(n) +
+                                " bytes exceeds the limit of " +
+                                std::to_string(limits::kMaxStringBytes) + " (kMaxStringBytes)");
+  }
+  return n;
+}
+
+std::string_view Unpickler::line() {
+  const std::size_t remaining = data_.size() - pos_;
+  const void* newline = std::memchr(data_.data() + pos_, '\n', remaining);
+  if (!newline) {
+    fail(ErrorCode::kCorrupt, "truncated pickle: " + std::string(op_name_) +
+                                  " has no end of line in the " + std::to_string(remaining) +
+                                  " bytes that remain, for the opcode");
+  }
+  const std::size_t length = static_cast<const std::byte*>(newline) - (data_.data() + pos_);
+  std::string_view text = bytes(length);
+  take(1);
+  return text;
+}
+
+void Unpickler::push(Item item) {
+  if (stack_.size() >= limits::kMaxPickleStack) {
+    fail(ErrorCode::kLimit, "the pickle stack exceeds " + std::to_string(limits::kMaxPickleStack) +
+                                " values (limit kMaxPickleStack)");
+  }
+  stack_.push_back(std::move(item));
+}
+
+Item Unpickler::pop() {
+  if (stack_.size() <= fence()) {
+    fail(ErrorCode::kCorrupt, std::string(op_name_) + " pops from an empty stack" +
+                                  (marks_.empty() ? "" : " (above the last MARK)"));
+  }
+  Item item = std::move(stack_.back());
+  stack_.pop_back();
+  return item;
+}
+
+Item& Unpickler::top() {
+  if (stack_.size() <= fence()) {
+    fail(ErrorCode::kCorrupt, std::string(op_name_) + " needs a value on the stack" +
+                                  (marks_.empty() ? "" : " above the last MARK") + ", found none");
+  }
+  return stack_.back();
+}
+
+std::vector<Item> Unpickler::pop_to_mark() {
+  if (marks_.empty()) fail(ErrorCode::kCorrupt, std::string(op_name_) + " without a MARK");
+  const std::size_t mark = marks_.back();
+  marks_.pop_back();
+  std::vector<Item> items(std::make_move_iterator(stack_.begin() + static_cast<std::ptrdiff_t>(mark)),
+                          std::make_move_iterator(stack_.end()));
+  stack_.resize(mark);
+  return items;
+}
+
+Item Unpickler::unicode(std::string_view utf8) {
+  switch (check_utf8(utf8)) {
+    case Utf8::kValid: break;
+    case Utf8::kInvalid: fail(ErrorCode::kCorrupt, std::string(op_name_) + " holds invalid UTF-8");
+    case Utf8::kSurrogate:
+      fail(ErrorCode::kUnsupported,
+           std::string(op_name_) + " holds a lone surrogate, which a UTF-8 str cannot hold");
+  }
+  return str(std::string(utf8));
+}
+
+Item Unpickler::integer(std::string_view le_bytes) {
+  BigInt value = BigInt::from_le_bytes(
+      {reinterpret_cast<const std::uint8_t*>(le_bytes.data()), le_bytes.size()});
+  if (value.fits_int64()) return value.to_int64();
+  return graph_.add(NodeKind::kBigInt, op_offset_, std::move(value));
+}
+
+Item Unpickler::container(NodeKind kind, std::vector<Item> items) {
+  for (const Item& item : items) graph_.add_use(item);
+  return graph_.add(kind, op_offset_, std::move(items));
+}
+
+Item Unpickler::resolve_global(std::string_view module, std::string_view name) {
+  const std::string qualified = qualified_name(module, name);
+  const GlobalLookup lookup = lookup_global(module, name);
+  switch (lookup.status) {
+    case GlobalLookup::Status::kAllowed: {
+      // A dtype reads as its name, "torch.float32".
+      return graph_.add(NodeKind::kGlobal, op_offset_,
+                        GlobalNode{lookup.kind, lookup.dtype, qualified});
+    }
+    case GlobalLookup::Status::kRefused:
+      fail(ErrorCode::kUnsupported, std::string(lookup.reason) + " (pickle global '" + qualified + "')");
+    case GlobalLookup::Status::kUnknown: break;
+  }
+  if (context_.salvage) {
+    return graph_.add(NodeKind::kGlobal, op_offset_, GlobalNode{std::nullopt, DType::kUInt8, qualified});
+  }
+  if (looks_like_class(qualified)) {
+    fail(ErrorCode::kUnsupported, "a pickled object of class '" + qualified + "'",
+         ": the file holds a whole pickled module or other class instance (as "
+         "torch.save(model) writes); mnemo does not run pickled code: save "
+         "model.state_dict() instead, or load with salvage = true to recover its tensors");
+  }
+  fail(ErrorCode::kUnsupported, "pickle global '" + qualified + "'",
+       " is not allowed (mnemo reads data only)");
+}
+
+Node& Unpickler::target(NodeKind kind, std::string_view what) {
+  Item& item = top();
+  Node* node = graph_.node_of(item, kind);
+  if (!node) {
+    const std::string type = graph_.type_name(item);
+    fail(ErrorCode::kCorrupt, std::string(op_name_) + " onto " +
+                                  (type == "None" ? type : "a " + type) + " (it needs " +
+                                  std::string(what) + ")");
+  }
+  return *node;
+}
+
+DictKey Unpickler::dict_key(const Item& key) {
+  if (const auto* i = std::get_if<std::int64_t>(&key)) return *i;
+  if (const Node* node = graph_.node_of(key); node && node->kind == NodeKind::kStr) {
+    return node->str();
+  }
+  fail(ErrorCode::kUnsupported, "a dict key of type " + graph_.type_name(key) +
+                                    " (mnemo's dicts have str or int keys)");
+}
+
+void Unpickler::set_items(DictNode& dict, const std::vector<Item>& items) {
+  if (items.size() % 2 != 0) {
+    fail(ErrorCode::kCorrupt, std::string(op_name_) + " with an odd number (" +
+                                  std::to_string(items.size()) + ") of keys and values");
+  }
+  for (std::size_t i = 0; i < items.size(); i += 2) {
+    DictKey key = dict_key(items[i]);
+    graph_.add_use(items[i + 1]);
+    dict.items.insert_or_assign(std::move(key), items[i + 1]);
+  }
+}
+
+void Unpickler::check_hashable(const Item& item) {
+  const Node* node = graph_.node_of(item);
+  if (node && (node->kind == NodeKind::kList || node->kind == NodeKind::kDict ||
+               node->kind == NodeKind::kSet)) {
+    fail(ErrorCode::kCorrupt, std::string(op_name_) + " puts a " + graph_.type_name(item) +
+                                  " in a set (it is unhashable)");
+  }
+}
+
+void Unpickler::memo_put(std::uint64_t index) {
+  const Item& item = top();
+  // Picklers number memo entries 0, 1, 2, ...: those go to a vector; any other index to
+  // a map, so that a far index costs one entry, not a vector reaching it.
+  if (index < memo_.size()) {
+    memo_[static_cast<std::size_t>(index)] = item;
+    return;
+  }
+  auto sparse = sparse_memo_.find(index);
+  if (sparse != sparse_memo_.end()) {
+    sparse->second = item;
+    return;
+  }
+  if (memo_.size() + sparse_memo_.size() >= limits::kMaxPickleMemo) {
+    fail(ErrorCode::kLimit, "the memo exceeds " + std::to_string(limits::kMaxPickleMemo) +
+                                " entries (limit kMaxPickleMemo)");
+  }
+  if (index == memo_.size()) {
+    memo_.push_back(item);
+  } else {
+    sparse_memo_.emplace(index, item);
+  }
+}
+
+void Unpickler::memo_get(std::uint64_t index) {
+  if (index < memo_.size()) {
+    push(memo_[static_cast<std::size_t>(index)]);
+    return;
+  }
+  auto sparse = sparse_memo_.find(index);
+  if (sparse == sparse_memo_.end()) {
+    fail(ErrorCode::kCorrupt, std::string(op_name_) + " of memo index " + std::to_string(index) +
+                                  ", which was never set");
+  }
+  push(sparse->second);
+}
+
+UnpickleResult Unpickler::run() {
+  if (data_.size() > limits::kMaxPickleBytes) {
+    context_.fail(ErrorCode::kLimit, 0,
+                  "a pickle of " + std::to_string(data_.size()) + " bytes exceeds the limit of " +
+                      std::to_string(limits::kMaxPickleBytes) + " (kMaxPickleBytes); it starts");
+  }
+  while (!stopped_) {
+    op_offset_ = pos_;
+    op_name_ = "the next opcode";
+    if (pos_ >= data_.size()) {
+      fail(ErrorCode::kCorrupt, "truncated pickle: it ends without STOP", ", where the next opcode belongs");
+    }
+    const auto byte = static_cast<std::uint8_t>(data_[pos_++]);
+    step(byte);
+  }
+  if (stack_.size() != 1 || !marks_.empty()) {
+    fail(ErrorCode::kCorrupt, "STOP leaves " + std::to_string(stack_.size()) + " values and " +
+                                  std::to_string(marks_.size()) + " marks on the stack (expected "
+                                  "one value and no mark)");
+  }
+  UnpickleResult result;
+  result.value = graph_.to_value(stack_.back());
+  result.bytes_read = pos_;
+  return result;
+}
+
+void Unpickler::step(std::uint8_t byte) {
+  const OpInfo* info = find_op(byte);
+  if (!info) {
+    fail(ErrorCode::kCorrupt, "unknown pickle opcode " + hex_byte(byte));
+  }
+  op_name_ = info->name;
+  if (!info->supported) {
+    fail(ErrorCode::kUnsupported,
+         "pickle opcode '" + std::string(info->name) + "' (" + hex_byte(byte) + ")",
+         " is not supported");
+  }
+  switch (info->op) {
+    case Op::kProto: {
+      const std::uint8_t protocol = u8();
+      if (protocol > kMaxReadProtocol) {
+        fail(ErrorCode::kUnsupported, "pickle protocol " + std::to_string(protocol) +
+                                          " (mnemo reads 2 to " + std::to_string(kMaxReadProtocol) + ")");
+      }
+      return;
+    }
+    case Op::kFrame: {
+      // A hint for buffered readers; the frame must lie within the data.
+      const std::uint64_t length = uint_le(8);
+      if (length > data_.size() - pos_) {
+        fail(ErrorCode::kCorrupt, "truncated pickle: FRAME of " + std::to_string(length) +
+                                      " bytes, " + std::to_string(data_.size() - pos_) + " remain");
+      }
+      return;
+    }
+    case Op::kStop: stopped_ = true; return;
+    case Op::kMark:
+      if (marks_.size() >= limits::kMaxPickleDepth) {
+        fail(ErrorCode::kLimit, "MARKs nest deeper than " + std::to_string(limits::kMaxPickleDepth) +
+                                    " (limit kMaxPickleDepth)");
+      }
+      marks_.push_back(stack_.size());
+      return;
+    case Op::kPop:
+      // POP takes the MARK when one sits at the top (as CPython does).
+      if (!marks_.empty() && marks_.back() == stack_.size()) {
+        marks_.pop_back();
+      } else {
+        pop();
+      }
+      return;
+    case Op::kPopMark: pop_to_mark(); return;
+    case Op::kDup: push(Item(top())); return;
+    case Op::kNone: push(none); return;
+    case Op::kNewTrue: push(true); return;
+    case Op::kNewFalse: push(false); return;
+    case Op::kBinInt: push(static_cast<std::int64_t>(static_cast<std::int32_t>(uint_le(4)))); return;
+    case Op::kBinInt1: push(static_cast<std::int64_t>(u8())); return;
+    case Op::kBinInt2: push(static_cast<std::int64_t>(uint_le(2))); return;
+    case Op::kLong1: push(integer(bytes(u8()))); return;
+    case Op::kLong4: {
+      const auto n = static_cast<std::int32_t>(uint_le(4));
+      if (n < 0) fail(ErrorCode::kCorrupt, "LONG4 with a negative length " + std::to_string(n));
+      if (static_cast<std::uint64_t>(n) > limits::kMaxBigIntBytes) {
+        fail(ErrorCode::kLimit, "LONG4 of " + std::to_string(n) + " bytes exceeds the limit of " +
+                                    std::to_string(limits::kMaxBigIntBytes) + " (kMaxBigIntBytes)");
+      }
+      push(integer(bytes(static_cast<std::uint64_t>(n))));
+      return;
+    }
+    case Op::kBinFloat: {
+      const std::byte* p = take(8);  // big-endian, unlike every other operand
+      std::uint64_t bits = 0;
+      for (int i = 0; i < 8; ++i) bits = (bits << 8) | static_cast<std::uint8_t>(p[i]);
+      push(std::bit_cast<double>(bits));
+      return;
+    }
+    case Op::kShortBinUnicode: push(unicode(bytes(size_operand(1)))); return;
+    case Op::kBinUnicode: push(unicode(bytes(size_operand(4)))); return;
+    case Op::kBinUnicode8: push(unicode(bytes(size_operand(8)))); return;
+    case Op::kShortBinString:
+    case Op::kBinString: {
+      std::uint64_t n = 0;
+      if (info->op == Op::kShortBinString) {
+        n = u8();
+      } else {
+        const auto length = static_cast<std::int32_t>(uint_le(4));
+        if (length < 0) fail(ErrorCode::kCorrupt, "BINSTRING with a negative length");
+        n = static_cast<std::uint64_t>(length);
+        if (n > limits::kMaxStringBytes) {
+          fail(ErrorCode::kLimit, "BINSTRING of " + std::to_string(n) +
+                                      " bytes exceeds the limit of " +
+                                      std::to_string(limits::kMaxStringBytes) + " (kMaxStringBytes)");
+        }
+      }
+      // A Python 2 str: torch.load decodes it as UTF-8; bytes that are not UTF-8 are
+      // read as latin-1, one code point per byte.
+      const std::string_view raw = bytes(n);
+      push(str(check_utf8(raw) == Utf8::kValid ? std::string(raw) : latin1_to_utf8(raw)));
+      return;
+    }
+    case Op::kShortBinBytes:
+    case Op::kBinBytes:
+    case Op::kBinBytes8:
+    case Op::kByteArray8: {
+      const std::size_t width = info->op == Op::kShortBinBytes ? 1 : info->op == Op::kBinBytes ? 4 : 8;
+      const std::string_view raw = bytes(size_operand(width));
+      push(graph_.add(NodeKind::kBytes, op_offset_, Bytes(raw.begin(), raw.end())));
+      return;
+    }
+    case Op::kEmptyTuple: push(container(NodeKind::kTuple, {})); return;
+    case Op::kTuple: push(container(NodeKind::kTuple, pop_to_mark())); return;
+    case Op::kTuple1:
+    case Op::kTuple2:
+    case Op::kTuple3: {
+      const std::size_t n = info->op == Op::kTuple1 ? 1 : info->op == Op::kTuple2 ? 2 : 3;
+      std::vector<Item> items(n);
+      for (std::size_t i = n; i-- > 0;) items[i] = pop();
+      push(container(NodeKind::kTuple, std::move(items)));
+      return;
+    }
+    case Op::kEmptyList: push(container(NodeKind::kList, {})); return;
+    case Op::kList: push(container(NodeKind::kList, pop_to_mark())); return;
+    case Op::kAppend: {
+      Item item = pop();
+      Node& list = target(NodeKind::kList, "a list");
+      graph_.add_use(item);
+      list.items().push_back(std::move(item));
+      return;
+    }
+    case Op::kAppends: {
+      std::vector<Item> items = pop_to_mark();
+      Node& list = target(NodeKind::kList, "a list");
+      auto& children = list.items();
+      for (Item& item : items) {
+        graph_.add_use(item);
+        children.push_back(std::move(item));
+      }
+      return;
+    }
+    case Op::kEmptyDict: push(graph_.add(NodeKind::kDict, op_offset_, DictNode{})); return;
+    case Op::kDict: {
+      std::vector<Item> items = pop_to_mark();
+      DictNode dict;
+      set_items(dict, items);
+      push(graph_.add(NodeKind::kDict, op_offset_, std::move(dict)));
+      return;
+    }
+    case Op::kSetItem: {
+      Item value = pop();
+      Item key = pop();
+      set_items(target(NodeKind::kDict, "a dict").dict(), {key, value});
+      return;
+    }
+    case Op::kSetItems: {
+      std::vector<Item> items = pop_to_mark();
+      set_items(target(NodeKind::kDict, "a dict").dict(), items);
+      return;
+    }
+    case Op::kEmptySet: push(container(NodeKind::kSet, {})); return;
+    case Op::kFrozenSet: {
+      std::vector<Item> items = pop_to_mark();
+      for (const Item& item : items) check_hashable(item);
+      push(container(NodeKind::kSet, std::move(items)));
+      return;
+    }
+    case Op::kAddItems: {
+      std::vector<Item> items = pop_to_mark();
+      Node& set = target(NodeKind::kSet, "a set");
+      auto& children = set.items();
+      for (Item& item : items) {
+        check_hashable(item);
+        graph_.add_use(item);
+        children.push_back(std::move(item));
+      }
+      return;
+    }
+    case Op::kGlobal: {
+      const std::string_view module = line();
+      const std::string_view name = line();
+      if (check_utf8(module) != Utf8::kValid || check_utf8(name) != Utf8::kValid) {
+        fail(ErrorCode::kCorrupt, "GLOBAL with a name that is not UTF-8");
+      }
+      push(resolve_global(module, name));
+      return;
+    }
+    case Op::kStackGlobal: {
+      const Item name = pop();
+      const Item module = pop();
+      const Node* name_node = graph_.node_of(name, NodeKind::kStr);
+      const Node* module_node = graph_.node_of(module, NodeKind::kStr);
+      if (!name_node || !module_node) {
+        fail(ErrorCode::kCorrupt, "STACK_GLOBAL needs two str, got " + graph_.type_name(module) +
+                                      " and " + graph_.type_name(name));
+      }
+      push(resolve_global(module_node->str(),
+                          name_node->str()));
+      return;
+    }
+    case Op::kReduce: {
+      Item args = pop();
+      Item callable = pop();
+      push(detail::call_global(graph_, context_, callable, args, std::nullopt, CallOp::kReduce,
+                               op_offset_));
+      return;
+    }
+    case Op::kNewObj: {
+      Item args = pop();
+      Item cls = pop();
+      push(detail::call_global(graph_, context_, cls, args, std::nullopt, CallOp::kNewObj, op_offset_));
+      return;
+    }
+    case Op::kNewObjEx: {
+      Item kwargs = pop();
+      Item args = pop();
+      Item cls = pop();
+      push(detail::call_global(graph_, context_, cls, args, kwargs, CallOp::kNewObjEx, op_offset_));
+      return;
+    }
+    case Op::kBuild: {
+      Item state = pop();
+      detail::build_object(graph_, context_, top(), state, op_offset_);
+      return;
+    }
+    case Op::kBinPersId: {
+      Item pid = pop();
+      push(detail::load_persistent(graph_, context_, pid, load_storage_, op_offset_));
+      return;
+    }
+    case Op::kBinGet: memo_get(u8()); return;
+    case Op::kLongBinGet: memo_get(uint_le(4)); return;
+    case Op::kBinPut: memo_put(u8()); return;
+    case Op::kLongBinPut: memo_put(uint_le(4)); return;
+    case Op::kMemoize: memo_put(memo_.size() + sparse_memo_.size()); return;  // len(memo)
+    default: break;
+  }
+  fail(ErrorCode::kUnsupported, "pickle opcode '" + std::string(info->name) + "' (" +
+                                    hex_byte(byte) + ")", " is not supported");
+}
+
+}  // namespace
+
+UnpickleResult unpickle(std::span<const std::byte> data, const StorageLoader& load_storage,
+                        const UnpickleOptions& options) {
+  return Unpickler(data, load_storage, options).run();
+}
+
+}  // namespace mnemo::pickle

@@ -1,0 +1,212 @@
+#include "formats/pt/pt_zip_reader.h"
+
+#include <charconv>
+#include <string>
+#include <unordered_map>
+
+#include "formats/pickle/unpickler.h"
+#include "formats/pt/byteswap.h"
+#include "formats/zip/zip_reader.h"
+#include "mnemo/limits.h"
+
+namespace mnemo::pt {
+namespace {
+
+// The versions torch.load accepts in PyTorch 1.13 (kMinSupportedFileFormatVersion to
+// kMaxSupportedFileFormatVersion).
+constexpr std::int64_t kMinVersion = 1;
+constexpr std::int64_t kMaxVersion = 10;
+
+class Archive {
+ public:
+  Archive(const io::ByteSource& source) : source_(source), zip_(source) {
+    if (zip_.entries().empty()) {
+      fail(ErrorCode::kCorrupt, source.describe(), ": the zip archive holds no records");
+    }
+    const std::string& first = zip_.entries().front().name;
+    const std::size_t slash = first.find('/');
+    if (slash == std::string::npos) {
+      fail(ErrorCode::kCorrupt, source.describe(), ": file in archive is not in a subdirectory: ",
+           first);
+    }
+    prefix_ = first.substr(0, slash + 1);
+  }
+
+  const zip::Entry* find(std::string_view name) const {
+    return zip_.find(prefix_ + std::string(name));
+  }
+  const zip::ZipReader& zip() const { return zip_; }
+  std::string describe(std::string_view record) const {
+    return source_.describe() + ": record " + prefix_ + std::string(record);
+  }
+
+  // A small record's text (version, byteorder).
+  std::string small_text(const zip::Entry& entry, std::string_view name) const {
+    if (entry.size > 64) {
+      fail(ErrorCode::kCorrupt, describe(name), " has ", entry.size, " bytes; expected a few");
+    }
+    std::string text(entry.size, '\0');
+    zip_.read(entry, std::as_writable_bytes(std::span(text)), /*verify_crc=*/true);
+    return text;
+  }
+
+ private:
+  const io::ByteSource& source_;
+  zip::ZipReader zip_;
+  std::string prefix_;
+};
+
+void check_version(const Archive& archive) {
+  const zip::Entry* entry = archive.find("version");
+  std::string_view name = "version";
+  if (!entry) {
+    entry = archive.find(".data/version");
+    name = ".data/version";
+  }
+  if (!entry) {
+    fail(ErrorCode::kCorrupt, archive.describe("version"),
+         " is missing: not a torch.save archive (every one has it)");
+  }
+  std::string text = archive.small_text(*entry, name);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  std::int64_t version = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+    fail(ErrorCode::kCorrupt, archive.describe(name), " holds \"", text,
+         "\", expected a decimal version number");
+  }
+  if (version < kMinVersion || version > kMaxVersion) {
+    fail(ErrorCode::kUnsupported, archive.describe(name), " says format version ", version,
+         "; mnemo reads versions ", kMinVersion, " to ", kMaxVersion, " (as PyTorch 1.13)");
+  }
+}
+
+bool is_big_endian(const Archive& archive) {
+  const zip::Entry* entry = archive.find("byteorder");
+  if (!entry) return false;  // files before PyTorch 2.1 are little-endian
+  const std::string text = archive.small_text(*entry, "byteorder");
+  if (text == "little") return false;
+  if (text == "big") return true;
+  fail(ErrorCode::kCorrupt, archive.describe("byteorder"), " holds \"", text,
+       "\", expected \"little\" or \"big\"");
+}
+
+std::vector<std::byte> read_pickle(const Archive& archive) {
+  // torch.load tells TorchScript archives apart the same way: torch.save never writes
+  // constants.pkl.
+  if (archive.find("constants.pkl")) {
+    fail(ErrorCode::kUnsupported, archive.describe("constants.pkl"),
+         " shows a TorchScript archive (torch.jit.save, or LibTorch's torch::save); mnemo "
+         "reads torch.save files");
+  }
+  const zip::Entry* entry = archive.find("data.pkl");
+  if (!entry) fail(ErrorCode::kCorrupt, archive.describe("data.pkl"), " is missing");
+  if (entry->size > limits::kMaxPickleBytes) {
+    fail(ErrorCode::kLimit, archive.describe("data.pkl"), " has ", entry->size,
+         " bytes, more than the limit of ", limits::kMaxPickleBytes, " (kMaxPickleBytes)");
+  }
+  std::vector<std::byte> bytes(entry->size);
+  archive.zip().read(*entry, bytes, /*verify_crc=*/true);
+  return bytes;
+}
+
+// Loads each storage once, however many tensors view it.
+class StorageTable {
+ public:
+  StorageTable(const Archive& archive, const io::ByteSource& source, const LoadOptions& options,
+               bool big_endian)
+      : archive_(archive),
+        source_(source),
+        options_(options),
+        big_endian_(big_endian),
+        verify_crc_(options.verify_crc.value_or(!options.mmap)) {}
+
+  Storage load(const pickle::StorageRef& ref) {
+    auto found = loaded_.find(ref.key);
+    if (found != loaded_.end()) {
+      if (found->second.dtype != ref.dtype || found->second.numel != ref.numel) {
+        fail(ErrorCode::kCorrupt, archive_.describe("data.pkl"), ": storage '", ref.key,
+             "' is referenced as ", found->second.numel, " ", dtype_name(found->second.dtype),
+             " elements and, at byte ", ref.byte_offset, ", as ", ref.numel, " ",
+             dtype_name(ref.dtype), " elements");
+      }
+      return found->second.storage;
+    }
+    const std::string name = "data/" + ref.key;
+    const zip::Entry* entry = archive_.find(name);
+    if (!entry) {
+      fail(ErrorCode::kCorrupt, archive_.describe(name), " is missing (its storage is referenced at byte ",
+           ref.byte_offset, " of data.pkl)");
+    }
+    const std::size_t unit = ref.untyped ? 1 : element_size(ref.dtype);
+    std::uint64_t expected = 0;
+    if (ref.numel < 0 ||
+        __builtin_mul_overflow(static_cast<std::uint64_t>(ref.numel), unit, &expected) ||
+        entry->size != expected) {
+      fail(ErrorCode::kCorrupt, archive_.describe(name), " has ", entry->size,
+           " bytes, but its storage is ", ref.numel, " ", ref.untyped ? "bytes" : dtype_name(ref.dtype),
+           ref.untyped ? "" : " elements", " (", ref.numel, " x ", unit, " bytes)");
+    }
+    const Device device = options_.map_location.resolve(ref.location);
+    const bool swap = big_endian_ && byteswap_unit(ref.dtype) > 1 && !ref.untyped;
+
+    Storage storage;
+    if (options_.mmap && source_.storage().defined() && entry->method == zip::kMethodStored &&
+        !swap) {
+      storage = source_.storage().slice(entry->data_offset, entry->size);
+      if (verify_crc_ && entry->crc32 != 0 &&
+          zip::crc32(std::span(storage.data(), storage.nbytes())) != entry->crc32) {
+        fail(ErrorCode::kCorrupt, archive_.describe(name),
+             ": CRC-32 mismatch, the record's bytes were damaged");
+      }
+      if (!device.is_cpu()) storage = storage.with_device(device);
+    } else {
+      storage = Storage::allocate(entry->size, device);
+      std::span<std::byte> bytes(storage.mutable_data(), entry->size);
+      archive_.zip().read(*entry, bytes, verify_crc_);
+      if (swap) byteswap_in_place(bytes, byteswap_unit(ref.dtype));
+    }
+    loaded_.emplace(ref.key, Loaded{storage, ref.dtype, ref.numel});
+    return storage;
+  }
+
+ private:
+  struct Loaded {
+    Storage storage;
+    DType dtype;
+    std::int64_t numel;
+  };
+
+  const Archive& archive_;
+  const io::ByteSource& source_;
+  const LoadOptions& options_;
+  bool big_endian_;
+  bool verify_crc_;
+  std::unordered_map<std::string, Loaded> loaded_;
+};
+
+}  // namespace
+
+Value read_zip(const io::ByteSource& source, const LoadOptions& options) {
+  Archive archive(source);
+  check_version(archive);
+  const bool big_endian = is_big_endian(archive);
+  const std::vector<std::byte> pickle_bytes = read_pickle(archive);
+
+  StorageTable storages(archive, source, options, big_endian);
+  pickle::UnpickleOptions unpickle_options{
+      .salvage = options.salvage, .origin = archive.describe("data.pkl")};
+  pickle::UnpickleResult result = pickle::unpickle(
+      pickle_bytes, [&](const pickle::StorageRef& ref) { return storages.load(ref); },
+      unpickle_options);
+  if (result.bytes_read != pickle_bytes.size()) {
+    fail(ErrorCode::kCorrupt, archive.describe("data.pkl"), " has ",
+         pickle_bytes.size() - result.bytes_read, " bytes after its STOP opcode at byte ",
+         result.bytes_read - 1);
+  }
+  return std::move(result.value);
+}
+
+}  // namespace mnemo::pt

@@ -1,0 +1,373 @@
+// What the unpickler refuses, with which code and message: opcodes outside its set,
+// globals outside its table (code execution attempts above all), type confusion, limits,
+// and damaged input (every truncation of a real pickle, byte flips) — always a clean
+// mnemo::Error, never a crash.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "formats/pickle/pickle_test_util.h"
+#include "formats/pickle/torch_golden_pickles.h"
+#include "formats/pickle/unpickler.h"
+#include "mnemo/limits.h"
+#include "support/python.h"
+
+namespace mnemo::pickle::testing {
+namespace {
+
+void run(const PickleBuilder& b, UnpickleOptions options = {}) { read(b, options); }
+
+TEST(UnpicklerRefusal, OpcodesOutsideTheSetNameThemselves) {
+  const std::pair<Op, const char*> refused[] = {
+      {Op::kInst, "'INST' (0x69)"},     {Op::kObj, "'OBJ' (0x6f)"},
+      {Op::kExt1, "'EXT1' (0x82)"},     {Op::kExt2, "'EXT2' (0x83)"},
+      {Op::kExt4, "'EXT4' (0x84)"},     {Op::kPersId, "'PERSID' (0x50)"},
+      {Op::kInt, "'INT' (0x49)"},       {Op::kLong, "'LONG' (0x4c)"},
+      {Op::kFloat, "'FLOAT' (0x46)"},   {Op::kString, "'STRING' (0x53)"},
+      {Op::kUnicode, "'UNICODE' (0x56)"}, {Op::kGet, "'GET' (0x67)"},
+      {Op::kPut, "'PUT' (0x70)"},       {Op::kNextBuffer, "'NEXT_BUFFER' (0x97)"},
+      {Op::kReadOnlyBuffer, "'READONLY_BUFFER' (0x98)"},
+  };
+  for (const auto& [op, name] : refused) {
+    PickleBuilder b;
+    b.proto().op(op).text("0\n").stop();
+    EXPECT_TRUE(throws_error([&] { run(b, {.origin = "model.pt: data.pkl"}); },
+                             ErrorCode::kUnsupported,
+                             {"model.pt: data.pkl: pickle opcode ", name, " at byte 2 is not supported"}))
+        << name;
+  }
+}
+
+TEST(UnpicklerRefusal, UnknownByteAndNewerProtocol) {
+  PickleBuilder unknown;
+  unknown.proto().byte(0xff).stop();
+  EXPECT_TRUE(throws_error([&] { run(unknown); }, ErrorCode::kCorrupt,
+                           {"pickle: unknown pickle opcode 0xff at byte 2"}));
+  PickleBuilder newer;
+  newer.proto(6).none().stop();
+  EXPECT_TRUE(throws_error([&] { run(newer); }, ErrorCode::kUnsupported, {"pickle protocol 6"}));
+}
+
+// Pickles that would run a command under Python's pickle: each is refused naming the
+// global, and the command never runs (it would create the file).
+TEST(UnpicklerRefusal, CodeExecutionAttemptsAreRefusedAndNothingRuns) {
+  mnemo::testing::TempDir dir;
+  const std::string marker = (dir / "ran").string();
+  const std::string command = "touch " + marker;
+  const std::pair<const char*, const char*> callables[] = {
+      {"os", "system"},       {"posix", "system"},     {"nt", "system"},
+      {"builtins", "eval"},   {"builtins", "exec"},    {"__builtin__", "eval"},
+      {"subprocess", "call"}, {"builtins", "getattr"}, {"torch", "load"},
+  };
+  for (const auto& [module, name] : callables) {
+    const std::string qualified = std::string(module) + "." + name;
+    PickleBuilder b;
+    b.proto().global(module, name).unicode(command).op(Op::kTuple1).op(Op::kReduce).stop();
+    EXPECT_TRUE(throws_error([&] { run(b); }, ErrorCode::kUnsupported,
+                             {"pickle global '" + qualified + "' at byte 2 is not allowed",
+                              "mnemo reads data only"}))
+        << qualified;
+    PickleBuilder stack_global;  // protocol 4 spelling
+    stack_global.proto(4).short_unicode(module).short_unicode(name).op(Op::kStackGlobal);
+    stack_global.unicode(command).op(Op::kTuple1).op(Op::kReduce).stop();
+    EXPECT_TRUE(throws_error([&] { run(stack_global); }, ErrorCode::kUnsupported, {qualified}));
+    // Salvaging, the call is recorded as data, still not made.
+    const Value salvaged = read(b, {.salvage = true});
+    EXPECT_EQ(salvaged["__class__"].as_string(), qualified);
+    EXPECT_EQ(salvaged["__args__"][0].as_string(), command);
+  }
+  EXPECT_FALSE(std::filesystem::exists(marker));
+}
+
+TEST(UnpicklerRefusal, PickledModuleIsRefusedNamingTheClass) {
+  PickleBuilder b;
+  b.proto().global("__main__", "Net").put(0).op(Op::kEmptyTuple).op(Op::kNewObj).stop();
+  EXPECT_TRUE(throws_error([&] { run(b, {.origin = "model.pt: data.pkl"}); },
+                           ErrorCode::kUnsupported,
+                           {"model.pt: data.pkl: a pickled object of class '__main__.Net' at byte 2",
+                            "whole pickled module", "mnemo does not run pickled code",
+                            "model.state_dict()", "salvage = true"}));
+  // The legacy format's ('module', cls, source_file, source) persistent id.
+  PickleBuilder legacy;
+  legacy.proto().mark().unicode("module").global("collections", "OrderedDict");
+  legacy.unicode("net.py").unicode("class Net: ...").op(Op::kTuple).op(Op::kBinPersId).stop();
+  EXPECT_TRUE(throws_error([&] { run(legacy); }, ErrorCode::kUnsupported,
+                           {"pickled module class", "salvage = true"}));
+}
+
+TEST(UnpicklerRefusal, KnownUnsupportedGlobalsSayWhat) {
+  const std::tuple<const char*, const char*, const char*> refused[] = {
+      {"torch.serialization", "_get_layout", "sparse tensors are not supported"},
+      {"torch._utils", "_rebuild_sparse_tensor", "sparse tensors are not supported"},
+      {"torch._utils", "_rebuild_qtensor", "quantized tensors are not supported"},
+      {"torch", "QInt8Storage", "quantized tensors are not supported"},
+      {"torch._utils", "_rebuild_meta_tensor_no_storage", "meta tensors"},
+      {"torch._utils", "_rebuild_nested_tensor", "nested tensors"},
+      {"torch._utils", "_rebuild_wrapper_subclass", "subclasses"},
+      {"torch._utils", "_rebuild_device_tensor_from_numpy", "XLA"},
+      {"builtins", "complex", "complex numbers"},
+      {"numpy.core.multiarray", "_reconstruct", "numpy arrays"},
+  };
+  for (const auto& [module, name, reason] : refused) {
+    PickleBuilder b;
+    b.proto().global(module, name).stop();
+    EXPECT_TRUE(throws_error([&] { run(b, {.salvage = true}); }, ErrorCode::kUnsupported,
+                             {reason, std::string(module) + "." + name, "at byte 2"}))
+        << name;
+  }
+}
+
+TEST(UnpicklerRefusal, UnsupportedTensorsAndPersistentIds) {
+  PickleBuilder float8;  // _rebuild_tensor_v3 with a dtype mnemo lacks
+  float8.proto().global("torch._utils", "_rebuild_tensor_v3").mark();
+  float8.storage_pid("UntypedStorage", "0", 4).op(Op::kBinPersId).binint(0).int_tuple({4});
+  float8.int_tuple({1}).op(Op::kNewFalse).op(Op::kEmptyDict).global("torch", "float8_e4m3fn");
+  float8.op(Op::kTuple).op(Op::kReduce).stop();
+  EXPECT_TRUE(throws_error([&] { run(float8); }, ErrorCode::kUnsupported,
+                           {"dtype torch.float8_e4m3fn are not supported"}));
+
+  auto with_metadata = [](const char* bit, bool set) {
+    PickleBuilder b;
+    b.proto().global("torch._utils", "_rebuild_tensor_v2").mark();
+    b.storage_pid("FloatStorage", "0", 2).op(Op::kBinPersId).binint(0).int_tuple({2});
+    b.int_tuple({1}).op(Op::kNewFalse).op(Op::kEmptyDict);
+    b.op(Op::kEmptyDict).unicode(bit).op(set ? Op::kNewTrue : Op::kNewFalse).op(Op::kSetItem);
+    return b.op(Op::kTuple).op(Op::kReduce).stop();
+  };
+  EXPECT_TRUE(throws_error([&] { run(with_metadata("neg", true)); }, ErrorCode::kUnsupported,
+                           {"neg bit set"}));
+  EXPECT_TRUE(throws_error([&] { run(with_metadata("conj", true)); }, ErrorCode::kUnsupported,
+                           {"conj bit set"}));
+  EXPECT_NO_THROW(run(with_metadata("conj", false)));
+
+  PickleBuilder other_kind;
+  other_kind.proto().mark().unicode("tensor").binint1(1).op(Op::kTuple).op(Op::kBinPersId).stop();
+  EXPECT_TRUE(throws_error([&] { run(other_kind); }, ErrorCode::kUnsupported,
+                           {"persistent id of kind 'tensor'"}));
+  PickleBuilder no_loader;
+  no_loader.proto().storage_pid("FloatStorage", "0", 1).op(Op::kBinPersId).stop();
+  EXPECT_TRUE(throws_error([&] { unpickle(no_loader.span(), {}); }, ErrorCode::kUnsupported,
+                           {"no storage loader"}));
+}
+
+TEST(UnpicklerRefusal, TensorViewsAreCheckedAgainstTheirStorage) {
+  auto tensor = [](std::initializer_list<int> sizes, std::initializer_list<int> strides,
+                   int offset, const char* storage_class = "FloatStorage", bool grad = false) {
+    PickleBuilder b;
+    return b.proto().tensor(storage_class, "0", 6, offset, sizes, strides, grad).stop();
+  };
+  EXPECT_NO_THROW(run(tensor({2, 3}, {3, 1}, 0)));
+  EXPECT_TRUE(throws_error([&] { run(tensor({7}, {1}, 0)); }, ErrorCode::kCorrupt,
+                           {"reaches outside storage '0' of 24 bytes", "at byte"}));
+  EXPECT_TRUE(throws_error([&] { run(tensor({2}, {1}, 5)); }, ErrorCode::kCorrupt,
+                           {"reaches outside storage"}));
+  EXPECT_TRUE(throws_error([&] { run(tensor({2}, {-1}, 1)); }, ErrorCode::kCorrupt,
+                           {"negative"}));
+  EXPECT_TRUE(throws_error([&] { run(tensor({2}, {1}, -1)); }, ErrorCode::kCorrupt,
+                           {"negative"}));
+  EXPECT_TRUE(throws_error([&] { run(tensor({2, 2}, {1}, 0)); }, ErrorCode::kCorrupt,
+                           {"different lengths"}));
+  EXPECT_TRUE(throws_error([&] { run(tensor({2, 2}, {0x7fffffff, 0x7fffffff}, 0)); },
+                           ErrorCode::kCorrupt, {"reaches outside"}));
+  EXPECT_TRUE(throws_error([&] { run(tensor({6}, {1}, 0, "LongStorage", true)); },
+                           ErrorCode::kCorrupt, {"int64 tensor cannot require grad"}));
+  PickleBuilder rank;
+  rank.proto().global("torch._utils", "_rebuild_tensor_v2").mark();
+  rank.storage_pid("FloatStorage", "0", 1).op(Op::kBinPersId).binint(0);
+  rank.mark();
+  for (int i = 0; i < 65; ++i) rank.binint1(1);
+  rank.op(Op::kTuple).mark();
+  for (int i = 0; i < 65; ++i) rank.binint1(1);
+  rank.op(Op::kTuple).op(Op::kNewFalse).op(Op::kEmptyDict).op(Op::kTuple).op(Op::kReduce).stop();
+  EXPECT_TRUE(throws_error([&] { run(rank); }, ErrorCode::kLimit, {"rank 65", "kMaxTensorRank"}));
+
+  // A loader that returns less than the persistent id promises.
+  PickleBuilder small;
+  small.proto().tensor("FloatStorage", "0", 6, 0, {6}, {1}).stop();
+  const StorageLoader short_loader = [](const StorageRef&) { return Storage::allocate_zeroed(8); };
+  EXPECT_TRUE(throws_error([&] { unpickle(small.span(), short_loader); }, ErrorCode::kCorrupt,
+                           {"storage '0' holds 8 bytes", "6 elements (24 bytes)"}));
+}
+
+TEST(UnpicklerRefusal, TypeConfusionIsRefused) {
+  struct Case {
+    const char* name;
+    std::function<void(PickleBuilder&)> body;
+    ErrorCode code;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"SETITEM on a list", [](PickleBuilder& b) { b.op(Op::kEmptyList).binint1(1).binint1(2).op(Op::kSetItem); },
+       ErrorCode::kCorrupt, "SETITEM onto a list (it needs a dict) at byte"},
+      {"SETITEMS on a list", [](PickleBuilder& b) { b.op(Op::kEmptyList).mark().binint1(1).binint1(2).op(Op::kSetItems); },
+       ErrorCode::kCorrupt, "SETITEMS onto a list"},
+      {"APPEND on a dict", [](PickleBuilder& b) { b.op(Op::kEmptyDict).binint1(1).op(Op::kAppend); },
+       ErrorCode::kCorrupt, "APPEND onto a dict (it needs a list)"},
+      {"APPENDS on a tuple", [](PickleBuilder& b) { b.op(Op::kEmptyTuple).mark().binint1(1).op(Op::kAppends); },
+       ErrorCode::kCorrupt, "APPENDS onto a tuple"},
+      {"ADDITEMS on a list", [](PickleBuilder& b) { b.op(Op::kEmptyList).mark().op(Op::kAddItems); },
+       ErrorCode::kCorrupt, "ADDITEMS onto a list"},
+      {"BUILD on a str", [](PickleBuilder& b) { b.unicode("s").op(Op::kEmptyDict).unicode("a").none().op(Op::kSetItem).op(Op::kBuild); },
+       ErrorCode::kUnsupported, "BUILD on a str"},
+      {"BUILD on a plain dict", [](PickleBuilder& b) { b.op(Op::kEmptyDict).op(Op::kEmptyDict).unicode("a").none().op(Op::kSetItem).op(Op::kBuild); },
+       ErrorCode::kUnsupported, "BUILD on a dict"},
+      {"BINPERSID with an int", [](PickleBuilder& b) { b.binint1(3).op(Op::kBinPersId); },
+       ErrorCode::kCorrupt, "persistent id must be a tuple ('storage', ...), got an int"},
+      {"pid with a str as class", [](PickleBuilder& b) { b.mark().unicode("storage").unicode("torch.FloatStorage").unicode("0").unicode("cpu").binint1(1).op(Op::kTuple).op(Op::kBinPersId); },
+       ErrorCode::kCorrupt, "argument 2 (storage_type) must be a storage class, got a str"},
+      {"BINGET of an unset index", [](PickleBuilder& b) { b.none().put(0).get(1); },
+       ErrorCode::kCorrupt, "BINGET of memo index 1, which was never set"},
+      {"LONG_BINGET of an unset index", [](PickleBuilder& b) { b.op(Op::kLongBinGet).le(70000, 4); },
+       ErrorCode::kCorrupt, "LONG_BINGET of memo index 70000"},
+      {"REDUCE with a list", [](PickleBuilder& b) { b.global("collections", "OrderedDict").op(Op::kEmptyList).op(Op::kReduce); },
+       ErrorCode::kCorrupt, "needs a tuple of arguments, got a list"},
+      {"REDUCE of a str", [](PickleBuilder& b) { b.unicode("os.system").op(Op::kEmptyTuple).op(Op::kReduce); },
+       ErrorCode::kCorrupt, "REDUCE calls a str, which is not callable"},
+      {"NEWOBJ of a function", [](PickleBuilder& b) { b.global("torch._utils", "_rebuild_tensor_v2").op(Op::kEmptyTuple).op(Op::kNewObj); },
+       ErrorCode::kCorrupt, "NEWOBJ of torch._utils._rebuild_tensor_v2, which is not a class"},
+      {"calling a dtype", [](PickleBuilder& b) { b.global("torch", "float32").op(Op::kEmptyTuple).op(Op::kReduce); },
+       ErrorCode::kUnsupported, "calling it is not supported"},
+      {"a tuple dict key", [](PickleBuilder& b) { b.op(Op::kEmptyDict).op(Op::kEmptyTuple).none().op(Op::kSetItem); },
+       ErrorCode::kUnsupported, "a dict key of type tuple"},
+      {"a float dict key", [](PickleBuilder& b) { b.op(Op::kEmptyDict).binfloat(1.0).none().op(Op::kSetItem); },
+       ErrorCode::kUnsupported, "a dict key of type float"},
+      {"a None dict key", [](PickleBuilder& b) { b.mark().none().none().op(Op::kDict); },
+       ErrorCode::kUnsupported, "a dict key of type None"},
+      {"a list in a set", [](PickleBuilder& b) { b.mark().op(Op::kEmptyList).op(Op::kFrozenSet); },
+       ErrorCode::kCorrupt, "unhashable"},
+      {"STACK_GLOBAL of ints", [](PickleBuilder& b) { b.binint1(1).binint1(2).op(Op::kStackGlobal); },
+       ErrorCode::kCorrupt, "STACK_GLOBAL needs two str"},
+      {"odd SETITEMS", [](PickleBuilder& b) { b.op(Op::kEmptyDict).mark().unicode("a").op(Op::kSetItems); },
+       ErrorCode::kCorrupt, "odd number"},
+      {"APPENDS without MARK", [](PickleBuilder& b) { b.op(Op::kEmptyList).op(Op::kAppends); },
+       ErrorCode::kCorrupt, "APPENDS without a MARK"},
+      {"POP of an empty stack", [](PickleBuilder& b) { b.op(Op::kPop); },
+       ErrorCode::kCorrupt, "POP pops from an empty stack"},
+      {"APPEND across a MARK", [](PickleBuilder& b) { b.op(Op::kEmptyList).mark().op(Op::kAppend); },
+       ErrorCode::kCorrupt, "above the last MARK"},
+      {"a list holding itself", [](PickleBuilder& b) { b.op(Op::kEmptyList).put(0).get(0).op(Op::kAppend); },
+       ErrorCode::kUnsupported, "a list that contains itself"},
+      {"FRAME beyond the data", [](PickleBuilder& b) { b.op(Op::kFrame).le(100, 8); },
+       ErrorCode::kCorrupt, "FRAME of 100 bytes, 1 remain"},
+      {"BINSTRING of negative length", [](PickleBuilder& b) { b.op(Op::kBinString).le(0xffffffffu, 4); },
+       ErrorCode::kCorrupt, "BINSTRING with a negative length"},
+      {"LONG4 of negative length", [](PickleBuilder& b) { b.op(Op::kLong4).le(0xfffffffeu, 4); },
+       ErrorCode::kCorrupt, "LONG4 with a negative length -2"},
+      {"GLOBAL that is not UTF-8", [](PickleBuilder& b) { b.global("os\xff", "x"); },
+       ErrorCode::kCorrupt, "not UTF-8"},
+      {"a class left as data", [](PickleBuilder& b) { b.op(Op::kEmptyList).global("collections", "OrderedDict").op(Op::kAppend); },
+       ErrorCode::kUnsupported, "pickle global 'collections.OrderedDict' is left in the result"},
+  };
+  for (const Case& c : cases) {
+    PickleBuilder b;
+    b.proto();
+    c.body(b);
+    b.stop();
+    EXPECT_TRUE(throws_error([&] { run(b); }, c.code, {c.message})) << c.name;
+  }
+  PickleBuilder two;
+  two.proto().none().none().stop();
+  EXPECT_TRUE(throws_error([&] { run(two); }, ErrorCode::kCorrupt, {"STOP leaves 2 values"}));
+  PickleBuilder invalid_utf8;
+  invalid_utf8.proto().unicode("\xc3(").stop();
+  EXPECT_TRUE(throws_error([&] { run(invalid_utf8); }, ErrorCode::kCorrupt, {"invalid UTF-8"}));
+  PickleBuilder surrogate;
+  surrogate.proto().unicode("\xed\xa0\x80").stop();
+  EXPECT_TRUE(throws_error([&] { run(surrogate); }, ErrorCode::kUnsupported, {"lone surrogate"}));
+}
+
+TEST(UnpicklerRefusal, LimitsAreNamed) {
+  PickleBuilder marks;
+  marks.proto();
+  for (std::size_t i = 0; i <= limits::kMaxPickleDepth; ++i) marks.mark();
+  EXPECT_TRUE(throws_error([&] { run(marks); }, ErrorCode::kLimit, {"kMaxPickleDepth"}));
+
+  PickleBuilder nested;  // 1001 nested lists: the stack is fine, the Value too deep
+  nested.proto();
+  for (std::size_t i = 0; i <= limits::kMaxPickleDepth + 1; ++i) nested.op(Op::kEmptyList);
+  for (std::size_t i = 0; i <= limits::kMaxPickleDepth; ++i) nested.op(Op::kAppend);
+  nested.stop();
+  EXPECT_TRUE(throws_error([&] { run(nested); }, ErrorCode::kLimit, {"nest deeper", "kMaxPickleDepth"}));
+
+  PickleBuilder stack;
+  stack.proto();
+  for (std::size_t i = 0; i <= limits::kMaxPickleStack; ++i) stack.none();
+  EXPECT_TRUE(throws_error([&] { run(stack); }, ErrorCode::kLimit, {"kMaxPickleStack"}));
+
+  PickleBuilder string;
+  string.proto().op(Op::kBinUnicode8).le(std::uint64_t{1} << 31, 8);
+  EXPECT_TRUE(throws_error([&] { run(string); }, ErrorCode::kLimit,
+                           {"BINUNICODE8 of 2147483648 bytes", "kMaxStringBytes"}));
+  PickleBuilder bytes;
+  bytes.proto().op(Op::kBinBytes).le(0xffffffffu, 4);
+  EXPECT_TRUE(throws_error([&] { run(bytes); }, ErrorCode::kLimit, {"kMaxStringBytes"}));
+  PickleBuilder long4;
+  long4.proto().op(Op::kLong4).le(limits::kMaxBigIntBytes + 1, 4);
+  EXPECT_TRUE(throws_error([&] { run(long4); }, ErrorCode::kLimit, {"kMaxBigIntBytes"}));
+
+  // A "billion laughs": 1000 references to a list of 1000 references to a list of 1000
+  // Nones — a few kilobytes that would expand to 10^9 values.
+  PickleBuilder laughs;
+  laughs.proto().mark();
+  for (int i = 0; i < 1000; ++i) laughs.none();
+  laughs.op(Op::kList).put(0).op(Op::kPop).mark();
+  for (int i = 0; i < 1000; ++i) laughs.get(0);
+  laughs.op(Op::kList).put(1).op(Op::kPop).mark();
+  for (int i = 0; i < 1000; ++i) laughs.get(1);
+  laughs.op(Op::kList).stop();
+  EXPECT_TRUE(throws_error([&] { run(laughs); }, ErrorCode::kLimit, {"kMaxPickleValues"}));
+  // The same with a 1 MiB str: 2100 references would make 2.1 GiB of text.
+  PickleBuilder text;
+  text.proto().unicode(std::string(1 << 20, 'x')).put(0).op(Op::kPop).mark();
+  for (int i = 0; i < 2100; ++i) text.get(0);
+  text.op(Op::kList).stop();
+  EXPECT_TRUE(throws_error([&] { run(text); }, ErrorCode::kLimit, {"kMaxPickleBytes"}));
+}
+
+TEST(UnpicklerRefusal, MemoLimitAndFarIndices) {
+  PickleBuilder memo;  // MEMOIZE adds an entry per byte
+  memo.proto(4).none();
+  for (std::size_t i = 0; i <= limits::kMaxPickleMemo; ++i) memo.op(Op::kMemoize);
+  EXPECT_TRUE(throws_error([&] { run(memo); }, ErrorCode::kLimit,
+                           {"the memo exceeds 16777216 entries", "kMaxPickleMemo"}));
+
+  PickleBuilder far;  // a far index costs one entry
+  far.proto().none().op(Op::kLongBinPut).le(0xfffffff0u, 4).op(Op::kPop);
+  far.op(Op::kLongBinGet).le(0xfffffff0u, 4).stop();
+  EXPECT_TRUE(read(far).is_none());
+}
+
+TEST(UnpicklerRefusal, EveryTruncationOfARealPickleIsCorrupt) {
+  for (const char* golden : {kStateDictPickle, kCheckpointPickle}) {
+    const auto data = from_hex(golden);
+    for (std::size_t n = 0; n < data.size(); ++n) {
+      ZeroStorages storages;
+      const std::span<const std::byte> prefix(data.data(), n);
+      EXPECT_TRUE(throws_error([&] { unpickle(prefix, storages.loader()); }, ErrorCode::kCorrupt,
+                               {"pickle: ", " at byte "}))
+          << "prefix of " << n << " bytes";
+    }
+  }
+}
+
+TEST(UnpicklerRefusal, ByteFlipsGiveValuesOrCleanErrors) {
+  const auto original = from_hex(kCheckpointPickle);
+  std::size_t errors = 0;
+  for (std::size_t i = 0; i < original.size(); ++i) {
+    for (std::uint8_t value : {0x00, 0x01, 0x7f, 0x80, 0xff}) {
+      auto data = original;
+      data[i] = static_cast<std::byte>(value);
+      ZeroStorages storages;
+      try {
+        unpickle(data, storages.loader());
+      } catch (const Error&) {
+        ++errors;
+      }  // any other exception fails the test
+    }
+  }
+  EXPECT_GT(errors, original.size());
+}
+
+}  // namespace
+}  // namespace mnemo::pickle::testing

@@ -1,0 +1,138 @@
+// The mnemo command: output, exit codes (0 ok, 1 bad input, 2 usage) and one-line errors.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+
+#include "mnemo/core/value_json.h"
+#include "mnemo/serialize.h"
+#include "support/python.h"
+
+namespace mnemo::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+struct CliRun {
+  int exit_code;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+CliRun mnemo_cli(const std::string& args) {
+  TempDir capture;
+  const std::string command = std::string(MNEMO_CLI_PATH) + " " + args + " >" +
+                              (capture / "out").string() + " 2>" + (capture / "err").string();
+  const int status = std::system(command.c_str());
+  auto slurp = [](const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(capture / "out"),
+          slurp(capture / "err")};
+}
+
+class MnemoCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Tensor weight = arange(0, 6, 1).view({2, 3});
+    value_ = Dict{{"epoch", 3},
+                  {"model", StateDict{{"fc.weight", weight}, {"fc.bias", zeros({2})}}},
+                  {"loss", 0.25}};
+    save(value_, dir_ / "ckpt.pt", {.fsync = false});
+  }
+
+  TempDir dir_;
+  Value value_;
+};
+
+TEST_F(MnemoCli, InspectShowsTheTreeAndTotals) {
+  const CliRun run = mnemo_cli("inspect " + (dir_ / "ckpt.pt").string());
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("(pt-zip)"));
+  EXPECT_THAT(run.out, HasSubstr("  model: OrderedDict (2 items)\n"));
+  EXPECT_THAT(run.out, HasSubstr("    fc.weight: float32 [2, 3] cpu 24 B\n"));
+  EXPECT_THAT(run.out, HasSubstr("  epoch: int 3\n"));
+  EXPECT_THAT(run.out, HasSubstr("total: 2 tensors, 8 elements, 32 B in 2 storages"));
+}
+
+TEST_F(MnemoCli, InspectJsonIsTheContract) {
+  const CliRun run = mnemo_cli("inspect --json --hash " + (dir_ / "ckpt.pt").string());
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  std::ostringstream expected;
+  expected << "{\n  \"format\": \"pt-zip\",\n  \"content\": ";
+  write_json(expected, value_, {.hash = true}, 2);
+  expected << "\n}\n";
+  EXPECT_EQ(run.out, expected.str());
+  EXPECT_THAT(run.out, HasSubstr("\"sha256\": \""));
+}
+
+TEST_F(MnemoCli, VerifyAcceptsAGoodFileAndRejectsADamagedOne) {
+  const CliRun good = mnemo_cli("verify " + (dir_ / "ckpt.pt").string());
+  EXPECT_EQ(good.exit_code, 0) << good.err;
+  EXPECT_THAT(good.out, HasSubstr(": OK (pt-zip"));
+
+  const auto damaged = dir_ / "damaged.pt";
+  std::filesystem::copy_file(dir_ / "ckpt.pt", damaged);
+  {
+    // The tensor records follow data.pkl; find the weight's bytes (0.0 .. 5.0) and flip one.
+    std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const float five = 5.0f;
+    const auto at = bytes.find(std::string(reinterpret_cast<const char*>(&five), 4));
+    ASSERT_NE(at, std::string::npos);
+    f.seekp(static_cast<std::streamoff>(at));
+    f.put('\x7f');
+  }
+  const CliRun bad = mnemo_cli("verify " + damaged.string());
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, StartsWith("mnemo: error: "));
+  EXPECT_THAT(bad.err, HasSubstr("CRC"));
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1);  // one line
+}
+
+TEST_F(MnemoCli, ConvertRewritesKeepingContent) {
+  const CliRun run = mnemo_cli("convert --no-fsync " + (dir_ / "ckpt.pt").string() + " " +
+                            (dir_ / "copy.pth").string());
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(to_json(load(dir_ / "copy.pth"), {.hash = true}), to_json(value_, {.hash = true}));
+}
+
+TEST_F(MnemoCli, BadInputExitsOne) {
+  std::ofstream(dir_ / "junk.pt") << "not a checkpoint";
+  const CliRun junk = mnemo_cli("inspect " + (dir_ / "junk.pt").string());
+  EXPECT_EQ(junk.exit_code, 1);
+  EXPECT_THAT(junk.err, HasSubstr("not a checkpoint mnemo can read"));
+  const CliRun missing = mnemo_cli("verify " + (dir_ / "absent.pt").string());
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("absent.pt"));
+}
+
+TEST_F(MnemoCli, UsageErrorsExitTwo) {
+  EXPECT_EQ(mnemo_cli("").exit_code, 2);
+  EXPECT_EQ(mnemo_cli("frobnicate").exit_code, 2);
+  EXPECT_EQ(mnemo_cli("inspect").exit_code, 2);
+  EXPECT_EQ(mnemo_cli("inspect --hash " + (dir_ / "ckpt.pt").string()).exit_code, 2);
+  const CliRun bad_extension =
+      mnemo_cli("convert " + (dir_ / "ckpt.pt").string() + " " + (dir_ / "out.xyz").string());
+  EXPECT_EQ(bad_extension.exit_code, 2);
+  EXPECT_THAT(bad_extension.err, HasSubstr(".pt"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "out.xyz"));
+}
+
+TEST_F(MnemoCli, HelpAndVersionExitZero) {
+  const CliRun help = mnemo_cli("--help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("inspect"));
+  const CliRun version = mnemo_cli("--version");
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_THAT(version.out, HasSubstr("mnemo 0.1.0"));
+}
+
+}  // namespace
+}  // namespace mnemo::testing
