@@ -2,6 +2,7 @@
 // This header includes the whole public API.
 #pragma once
 
+#include "mnemo/autograd.h"          // IWYU pragma: export
 #include "mnemo/core/device.h"       // IWYU pragma: export
 #include "mnemo/core/dtype.h"        // IWYU pragma: export
 #include "mnemo/core/error.h"        // IWYU pragma: export
@@ -12,4 +13,5 @@
 #include "mnemo/core/value.h"        // IWYU pragma: export
 #include "mnemo/nn.h"                // IWYU pragma: export
 #include "mnemo/ops.h"               // IWYU pragma: export
+#include "mnemo/optim.h"             // IWYU pragma: export
 #include "mnemo/version.h"           // IWYU pragma: export

@@ -10,8 +10,25 @@
 //   mnemo::save(mnemo::Dict{{"epoch", 5}, {"model_state_dict", net.state_dict()}}, "ckpt.pt");
 //
 // Formats: load recognises the file by its first bytes, whatever its name — the .pt zip
-// format of torch.save (PyTorch >= 1.6) and the legacy pre-1.6 format. save writes the zip
-// format of PyTorch 1.13, byte for byte as torch.save does for the same data.
+// format of torch.save (PyTorch >= 1.6), the legacy pre-1.6 format, and safetensors. save
+// picks the format by the file's extension: ".safetensors" writes safetensors, anything
+// else the zip format of PyTorch 1.13, byte for byte as torch.save does for the same data.
+//
+// safetensors (huggingface/safetensors) holds named tensors and a string -> string
+// "__metadata__" map, nothing else:
+//  - load returns a plain dict, name -> tensor, in the order of the tensors' data in the
+//    file; the metadata is read with inspect_safetensors. With mmap, each tensor views the
+//    mapping (a tensor whose data is not aligned to its element size, possible in files
+//    other writers pad differently, is copied instead); without it, each tensor's bytes
+//    are read once, straight into its own storage.
+//  - save writes the tensors of a dict, flattening nested dicts with dots
+//    ({"model": {"fc.weight": w}} is "model.fc.weight"; int keys in decimal). Anything that
+//    is not a tensor or a dict is refused, naming its path. Tensors are written as their
+//    contiguous values, in the reference writer's order (dtype, then name), packed, after
+//    a header padded with spaces so that the data starts at a multiple of 8: every
+//    tensor is aligned to its element size. Sharing is not kept: tensors that share
+//    storage (tied weights, views) are each written whole, and load back independent.
+//    A state_dict's "_metadata" (module versions) is not written.
 //
 // Errors: kIo (the file cannot be read or written), kCorrupt (the bytes contradict the
 // format; the message names the record and offset), kUnsupported (valid, but not
@@ -86,15 +103,23 @@ struct SaveOptions {
   // fsync the file and its directory before save returns. Without it the file is still
   // written atomically (never seen half-written), but a power loss may lose it.
   bool fsync = true;
+  // The safetensors "__metadata__" (e.g. {"format": "pt"}), written with its keys sorted.
+  // Only safetensors holds it: saving a .pt file with metadata is refused.
+  std::map<std::string, std::string> metadata = {};
 };
 
 enum class FileFormat {
-  kPtZip,     // torch.save, PyTorch >= 1.6
-  kPtLegacy,  // torch.save before 1.6, or _use_new_zipfile_serialization=False
+  kPtZip,        // torch.save, PyTorch >= 1.6
+  kPtLegacy,     // torch.save before 1.6, or _use_new_zipfile_serialization=False
+  kSafetensors,  // huggingface/safetensors
 };
 
-// "pt-zip", "pt-legacy".
+// "pt-zip", "pt-legacy", "safetensors".
 std::string_view file_format_name(FileFormat format);
+
+// The format save writes for a path: kSafetensors for a ".safetensors" extension (in any
+// letter case), kPtZip for any other.
+FileFormat format_for_path(const std::filesystem::path& path);
 
 // The format of a file from its first bytes. Throws kUnsupported listing the formats
 // tried when none matches, kIo when it cannot be read.
@@ -112,17 +137,45 @@ Value load(std::span<const std::byte> bytes, const LoadOptions& options = {});
 void save(const Value& value, const std::filesystem::path& path, const SaveOptions& options = {});
 // The same bytes in memory (archive folder "archive", as torch.save to a stream).
 std::vector<std::byte> save_to_bytes(const Value& value);
+// In memory in `format` (kPtZip or kSafetensors; mnemo writes no legacy files).
+std::vector<std::byte> save_to_bytes(const Value& value, FileFormat format,
+                                     const SaveOptions& options = {});
+
+// --- safetensors headers -----------------------------------------------------------------
+
+struct SafetensorsTensor {
+  std::string name;
+  DType dtype = DType::kFloat32;
+  Shape shape;
+  // The tensor's bytes, [begin, end) from the start of the data section.
+  std::uint64_t data_begin = 0;
+  std::uint64_t data_end = 0;
+};
+
+// What the header of a safetensors file says, every rule of the format checked.
+struct SafetensorsInfo {
+  std::vector<SafetensorsTensor> tensors;  // in the order of their data in the file
+  // "__metadata__", or nullopt when the header has none (or null).
+  std::optional<std::map<std::string, std::string>> metadata;
+  std::uint64_t header_bytes = 0;  // N: the JSON header's length, padding included
+  std::uint64_t data_offset = 0;   // 8 + N: where the data section starts in the file
+};
+
+// Reads and validates a safetensors file's header (every rule load applies, the file's
+// size included) without reading tensor data. Throws what load would throw.
+SafetensorsInfo inspect_safetensors(const std::filesystem::path& path);
+SafetensorsInfo inspect_safetensors(std::span<const std::byte> bytes);
 
 struct VerifyReport {
   FileFormat format = FileFormat::kPtZip;
-  std::size_t records = 0;          // zip records whose CRC-32 was checked (0 for legacy)
+  std::size_t records = 0;          // zip records whose CRC-32 was checked (0 otherwise)
   std::uint64_t record_bytes = 0;   // their uncompressed bytes
   std::size_t tensors = 0;          // tensors found, each checked against its storage
   std::uint64_t storage_bytes = 0;  // bytes of the distinct storages they view
 };
 
 // Checks a file completely: its structure, the CRC-32 of every record (referenced or
-// not), and the bounds of every tensor. Throws what load would throw (kCorrupt naming
+// not; safetensors has no checksums), and the bounds of every tensor. Throws what load would throw (kCorrupt naming
 // the damaged record); never computes on or moves a tensor, whatever its device.
 VerifyReport verify(const std::filesystem::path& path);
 

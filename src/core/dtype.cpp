@@ -13,7 +13,8 @@ struct DTypeInfo {
   std::size_t size;
 };
 
-constexpr std::array<DTypeInfo, 12> kInfo = {{
+// Indexed by the enumerator's value.
+constexpr std::array<DTypeInfo, 17> kInfo = {{
     {DType::kFloat32, "float32", 4},
     {DType::kFloat64, "float64", 8},
     {DType::kFloat16, "float16", 2},
@@ -26,6 +27,11 @@ constexpr std::array<DTypeInfo, 12> kInfo = {{
     {DType::kBool, "bool", 1},
     {DType::kComplex64, "complex64", 8},
     {DType::kComplex128, "complex128", 16},
+    {DType::kUInt16, "uint16", 2},
+    {DType::kUInt32, "uint32", 4},
+    {DType::kUInt64, "uint64", 8},
+    {DType::kFloat8E4M3FN, "float8_e4m3fn", 1},
+    {DType::kFloat8E5M2, "float8_e5m2", 1},
 }};
 
 // PyTorch's aliases (torch.float is float32, torch.long is int64, ...).
@@ -35,6 +41,14 @@ constexpr std::pair<std::string_view, DType> kAliases[] = {
     {"int", DType::kInt32},         {"long", DType::kInt64},
     {"cfloat", DType::kComplex64},  {"cdouble", DType::kComplex128},
 };
+
+constexpr bool indexed_by_value() {
+  for (std::size_t i = 0; i < kInfo.size(); ++i) {
+    if (static_cast<std::size_t>(kInfo[i].dtype) != i) return false;
+  }
+  return true;
+}
+static_assert(indexed_by_value(), "kInfo must list the dtypes in enumerator order");
 
 const DTypeInfo& info(DType dtype) { return kInfo[static_cast<std::size_t>(dtype)]; }
 
@@ -57,7 +71,8 @@ std::optional<DType> dtype_from_name(std::string_view name) {
 
 bool is_floating_point(DType dtype) {
   return dtype == DType::kFloat32 || dtype == DType::kFloat64 || dtype == DType::kFloat16 ||
-         dtype == DType::kBFloat16;
+         dtype == DType::kBFloat16 || dtype == DType::kFloat8E4M3FN ||
+         dtype == DType::kFloat8E5M2;
 }
 
 bool is_complex(DType dtype) {
@@ -70,7 +85,10 @@ bool is_integral(DType dtype, bool include_bool) {
     case DType::kUInt8:
     case DType::kInt16:
     case DType::kInt32:
-    case DType::kInt64: return true;
+    case DType::kInt64:
+    case DType::kUInt16:
+    case DType::kUInt32:
+    case DType::kUInt64: return true;
     case DType::kBool: return include_bool;
     default: return false;
   }

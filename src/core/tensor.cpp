@@ -8,16 +8,20 @@
 namespace mnemo {
 namespace {
 
-std::shared_ptr<TensorImpl> view_of(const TensorImpl& base, Shape sizes, Shape strides,
-                                    std::int64_t offset) {
+// A tensor viewing `base`'s storage with the given geometry. When `base` requires grad
+// the view joins the graph as a `node_name` node (autograd decides, by GradMode).
+Tensor make_view(const Tensor& base, Shape sizes, Shape strides, std::int64_t offset,
+                 const char* node_name) {
+  const TensorImpl& b = TensorImpl::of(base);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = base.storage;
-  impl->dtype = base.dtype;
+  impl->storage = b.storage;
+  impl->dtype = b.dtype;
   impl->sizes = std::move(sizes);
   impl->strides = std::move(strides);
   impl->offset = offset;
-  impl->requires_grad = base.requires_grad;
-  return impl;
+  Tensor view = TensorImpl::wrap(std::move(impl));
+  if (b.requires_grad) detail::autograd_record_view(base, view, node_name);
+  return view;
 }
 
 // Resolves a single -1 in `sizes` against `numel`.
@@ -205,9 +209,16 @@ const Tensor& Tensor::set_requires_grad(bool requires_grad) const {
   MNEMO_CHECK(!requires_grad || is_floating_point(dtype()) || is_complex(dtype()),
               "only tensors of floating point and complex dtype can require gradients, got ",
               dtype_name(dtype()));
+  MNEMO_CHECK(requires_grad || impl().grad_fn == nullptr,
+              "you can only change requires_grad flags of leaf variables. If you want to use a "
+              "computed variable in a subgraph that doesn't require differentiation use "
+              "var_no_grad = var.detach().");
   TensorImpl::mutable_of(*this).requires_grad = requires_grad;
   return *this;
 }
+
+const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const { return impl().grad_fn; }
+std::uint32_t Tensor::output_nr() const { return impl().output_nr; }
 
 Tensor Tensor::grad() const { return impl().grad; }
 void Tensor::set_grad(const Tensor& grad) const {
@@ -261,14 +272,14 @@ Tensor Tensor::view(const Shape& sizes) const {
   MNEMO_CHECK(strides.has_value(), "view size ", shape_repr(target),
               " is not compatible with input tensor's size and stride (at least one dimension "
               "spans across two contiguous subspaces); use reshape instead");
-  return Tensor(view_of(t, std::move(target), std::move(*strides), t.offset));
+  return make_view(*this, std::move(target), std::move(*strides), t.offset, "ViewBackward0");
 }
 
 Tensor Tensor::reshape(const Shape& sizes) const {
   const TensorImpl& t = impl();
   Shape target = infer_size(sizes, numel());
   if (std::optional<Shape> strides = view_strides(t.sizes, t.strides, target)) {
-    return Tensor(view_of(t, std::move(target), std::move(*strides), t.offset));
+    return make_view(*this, std::move(target), std::move(*strides), t.offset, "ViewBackward0");
   }
   return clone().view(target);
 }
@@ -279,7 +290,7 @@ Tensor Tensor::transpose(std::int64_t dim0, std::int64_t dim1) const {
   Shape sizes = t.sizes, strides = t.strides;
   std::swap(sizes[a], sizes[b]);
   std::swap(strides[a], strides[b]);
-  return Tensor(view_of(t, std::move(sizes), std::move(strides), t.offset));
+  return make_view(*this, std::move(sizes), std::move(strides), t.offset, "TransposeBackward0");
 }
 
 Tensor Tensor::permute(const Shape& dims) const {
@@ -295,13 +306,14 @@ Tensor Tensor::permute(const Shape& dims) const {
     sizes[i] = t.sizes[d];
     strides[i] = t.strides[d];
   }
-  return Tensor(view_of(t, std::move(sizes), std::move(strides), t.offset));
+  return make_view(*this, std::move(sizes), std::move(strides), t.offset, "PermuteBackward0");
 }
 
 Tensor Tensor::t() const {
   MNEMO_CHECK(dim() <= 2, "t() expects a tensor with <= 2 dimensions, but it has ", dim());
-  if (dim() < 2) return Tensor(view_of(impl(), sizes(), strides(), storage_offset()));
-  return transpose(0, 1);
+  if (dim() < 2) return make_view(*this, sizes(), strides(), storage_offset(), "TBackward0");
+  return make_view(*this, {size(1), size(0)}, {stride(1), stride(0)}, storage_offset(),
+                   "TBackward0");
 }
 
 Tensor Tensor::narrow(std::int64_t d, std::int64_t start, std::int64_t length) const {
@@ -316,7 +328,8 @@ Tensor Tensor::narrow(std::int64_t d, std::int64_t start, std::int64_t length) c
               length, ") exceeds dimension size (", size, ")");
   Shape sizes = t.sizes;
   sizes[d] = length;
-  return Tensor(view_of(t, std::move(sizes), t.strides, t.offset + start * t.strides[d]));
+  return make_view(*this, std::move(sizes), t.strides, t.offset + start * t.strides[d],
+                   "SliceBackward0");
 }
 
 Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end,
@@ -335,7 +348,8 @@ Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end,
   Shape sizes = t.sizes, strides = t.strides;
   sizes[d] = (end - start + step - 1) / step;
   strides[d] = t.strides[d] * step;
-  return Tensor(view_of(t, std::move(sizes), std::move(strides), t.offset + start * t.strides[d]));
+  return make_view(*this, std::move(sizes), std::move(strides), t.offset + start * t.strides[d],
+                   "SliceBackward0");
 }
 
 Tensor Tensor::select(std::int64_t d, std::int64_t index) const {
@@ -349,7 +363,8 @@ Tensor Tensor::select(std::int64_t d, std::int64_t index) const {
   Shape sizes = t.sizes, strides = t.strides;
   sizes.erase(sizes.begin() + d);
   strides.erase(strides.begin() + d);
-  return Tensor(view_of(t, std::move(sizes), std::move(strides), t.offset + index * t.strides[d]));
+  return make_view(*this, std::move(sizes), std::move(strides), t.offset + index * t.strides[d],
+                   "SelectBackward0");
 }
 
 Tensor Tensor::expand(const Shape& target) const {
@@ -380,7 +395,7 @@ Tensor Tensor::expand(const Shape& target) const {
       strides[i] = 0;
     }
   }
-  return Tensor(view_of(t, std::move(sizes), std::move(strides), t.offset));
+  return make_view(*this, std::move(sizes), std::move(strides), t.offset, "ExpandBackward0");
 }
 
 Tensor Tensor::unsqueeze(std::int64_t d) const {
@@ -391,7 +406,7 @@ Tensor Tensor::unsqueeze(std::int64_t d) const {
       d >= dim() ? 1 : t.sizes[d] * t.strides[d];
   sizes.insert(sizes.begin() + d, 1);
   strides.insert(strides.begin() + d, stride);
-  return Tensor(view_of(t, std::move(sizes), std::move(strides), t.offset));
+  return make_view(*this, std::move(sizes), std::move(strides), t.offset, "UnsqueezeBackward0");
 }
 
 Tensor Tensor::squeeze() const {
@@ -403,14 +418,14 @@ Tensor Tensor::squeeze() const {
       strides.push_back(t.strides[i]);
     }
   }
-  return Tensor(view_of(t, std::move(sizes), std::move(strides), t.offset));
+  return make_view(*this, std::move(sizes), std::move(strides), t.offset, "SqueezeBackward0");
 }
 
 Tensor Tensor::squeeze(std::int64_t d) const {
   const TensorImpl& t = impl();
   if (dim() == 0) {
     wrap_dim(d, 1);  // PyTorch accepts 0 and -1 for a 0-dim tensor
-    return Tensor(view_of(t, t.sizes, t.strides, t.offset));
+    return make_view(*this, t.sizes, t.strides, t.offset, "SqueezeBackward1");
   }
   d = wrap_dim(d, dim());
   Shape sizes = t.sizes, strides = t.strides;
@@ -418,7 +433,7 @@ Tensor Tensor::squeeze(std::int64_t d) const {
     sizes.erase(sizes.begin() + d);
     strides.erase(strides.begin() + d);
   }
-  return Tensor(view_of(t, std::move(sizes), std::move(strides), t.offset));
+  return make_view(*this, std::move(sizes), std::move(strides), t.offset, "SqueezeBackward1");
 }
 
 Tensor Tensor::flatten(std::int64_t start_dim, std::int64_t end_dim) const {
@@ -426,7 +441,7 @@ Tensor Tensor::flatten(std::int64_t start_dim, std::int64_t end_dim) const {
   const std::int64_t start = wrap_dim(start_dim, dim()), end = wrap_dim(end_dim, dim());
   MNEMO_CHECK(start <= end, "flatten() has invalid args: start_dim (", start_dim,
               ") cannot come after end_dim (", end_dim, ")");
-  if (start == end) return Tensor(view_of(impl(), sizes(), strides(), storage_offset()));
+  if (start == end) return make_view(*this, sizes(), strides(), storage_offset(), "ViewBackward0");
   Shape target(sizes().begin(), sizes().begin() + start);
   std::int64_t merged = 1;
   for (std::int64_t i = start; i <= end; ++i) merged *= sizes()[i];
@@ -439,13 +454,17 @@ Tensor Tensor::as_strided(const Shape& sizes, const Shape& strides,
                           std::int64_t storage_offset) const {
   const TensorImpl& t = impl();
   check_view_bounds(t.storage.nbytes(), element_size(), sizes, strides, storage_offset);
-  return Tensor(view_of(t, sizes, strides, storage_offset));
+  return make_view(*this, sizes, strides, storage_offset, "AsStridedBackward0");
 }
 
 Tensor Tensor::detach() const {
   const TensorImpl& t = impl();
-  auto impl = view_of(t, t.sizes, t.strides, t.offset);
-  impl->requires_grad = false;
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = t.storage;
+  impl->dtype = t.dtype;
+  impl->sizes = t.sizes;
+  impl->strides = t.strides;
+  impl->offset = t.offset;
   return Tensor(std::move(impl));
 }
 
@@ -453,6 +472,12 @@ const Tensor& Tensor::set_(const Tensor& source) const {
   const TensorImpl& s = source.impl();
   TensorImpl& t = TensorImpl::mutable_of(*this);
   if (&s == &t) return *this;
+  // A leaf may be re-pointed (load_state_dict's assign does it to parameters); a tensor
+  // computed in a graph may not, its grad_fn describes the old geometry.
+  MNEMO_CHECK(t.grad_fn == nullptr,
+              "set_: the tensor was computed by a recorded operation (grad_fn ",
+              "is set); set_ works on leaf tensors only, detach() it first");
+  detail::autograd_check_inplace(*this, &source, "set_");
   t.storage = s.storage;
   t.dtype = s.dtype;
   t.sizes = s.sizes;

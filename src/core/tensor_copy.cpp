@@ -30,28 +30,29 @@ bool may_overlap(const Tensor& a, const Tensor& b) {
   return a_lo < b_data + b_end && b_lo < a_data + a_end;
 }
 
-}  // namespace
-
-const Tensor& Tensor::copy_(const Tensor& src_in) const {
+// copy_ without autograd's checks, for the copies core makes itself (clone, to), which
+// record their own node.
+void copy_into(const Tensor& dst, const Tensor& src_in) {
   MNEMO_CHECK(src_in.defined(), "copy_ from an undefined tensor");
-  void* dst_base = mutable_data_ptr();  // refuses read-only storage before any work
-  if (src_in.is_same(*this) || numel() == 0) return *this;
+  void* dst_base = dst.mutable_data_ptr();  // refuses read-only storage before any work
+  if (src_in.is_same(dst) || dst.numel() == 0) return;
 
-  Tensor src = src_in.expand(sizes());
-  if (may_overlap(*this, src)) {
-    const bool identical = base_bytes(*this) == base_bytes(src) &&
-                           storage_offset() == src.storage_offset() &&
-                           strides() == src.strides() && dtype() == src.dtype();
-    if (identical) return *this;
+  // The expanded view is internal: it must not join the graph.
+  Tensor src = (src_in.requires_grad() ? src_in.detach() : src_in).expand(dst.sizes());
+  if (may_overlap(dst, src)) {
+    const bool identical = base_bytes(dst) == base_bytes(src) &&
+                           dst.storage_offset() == src.storage_offset() &&
+                           dst.strides() == src.strides() && dst.dtype() == src.dtype();
+    if (identical) return;
     src = src.clone();
   }
 
-  if (is_contiguous() && src.is_contiguous()) {
-    convert_elements(src.data_ptr(), src.dtype(), dst_base, dtype(),
-                     static_cast<std::size_t>(numel()));
-    return *this;
+  if (dst.is_contiguous() && src.is_contiguous()) {
+    convert_elements(src.data_ptr(), src.dtype(), dst_base, dst.dtype(),
+                     static_cast<std::size_t>(dst.numel()));
+    return;
   }
-  const DType dst_dtype = dtype();
+  const DType dst_dtype = dst.dtype();
   visit_dtype(src.dtype(), [&](auto src_tag) {
     using From = decltype(src_tag);
     visit_dtype(dst_dtype, [&](auto dst_tag) {
@@ -59,7 +60,7 @@ const Tensor& Tensor::copy_(const Tensor& src_in) const {
       const void* in = src.data_ptr();
       To* out = static_cast<To*>(dst_base);
       detail::for_each_run<2>(
-          sizes(), {&strides(), &src.strides()}, {0, 0},
+          dst.sizes(), {&dst.strides(), &src.strides()}, {0, 0},
           [&](const std::array<std::int64_t, 2>& at, std::int64_t count,
               const std::array<std::int64_t, 2>& step) {
             for (std::int64_t i = 0; i < count; ++i) {
@@ -69,11 +70,20 @@ const Tensor& Tensor::copy_(const Tensor& src_in) const {
           });
     });
   });
+}
+
+}  // namespace
+
+const Tensor& Tensor::copy_(const Tensor& src) const {
+  MNEMO_CHECK(src.defined(), "copy_ from an undefined tensor");
+  detail::autograd_check_inplace(*this, &src, "copy_");
+  copy_into(*this, src);
   return *this;
 }
 
 const Tensor& Tensor::fill_(double value) const {
   void* base = mutable_data_ptr();
+  detail::autograd_check_inplace(*this, nullptr, "fill_");
   visit_dtype(dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T filled = convert_element<T>(value);
@@ -93,14 +103,16 @@ Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
 Tensor Tensor::clone() const {
   Tensor result = empty(sizes(), {.dtype = dtype(), .device = device()});
-  result.copy_(*this);
+  copy_into(result, *this);
+  if (requires_grad()) detail::autograd_record_copy(*this, result, "CloneBackward0");
   return result;
 }
 
 Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
   Tensor result = empty(sizes(), {.dtype = target, .device = device()});
-  result.copy_(*this);
+  copy_into(result, *this);
+  if (requires_grad()) detail::autograd_record_copy(*this, result, "ToCopyBackward0");
   return result;
 }
 

@@ -1,6 +1,7 @@
 // The state behind a Tensor handle. Private to the library.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "mnemo/core/tensor.h"
@@ -15,13 +16,35 @@ struct TensorImpl {
   std::int64_t offset = 0;
   bool requires_grad = false;
   Tensor grad;
+  // Autograd's metadata, managed by src/autograd: the node that computed this tensor and
+  // which of its outputs this is; for a leaf, the node that accumulates into `grad`,
+  // held weakly because that node holds the leaf.
+  std::shared_ptr<autograd::Node> grad_fn;
+  std::uint32_t output_nr = 0;
+  std::weak_ptr<autograd::Node> grad_accumulator;
 
   static Tensor wrap(std::shared_ptr<TensorImpl> impl) { return Tensor(std::move(impl)); }
   static const TensorImpl& of(const Tensor& tensor) { return tensor.impl(); }
   static TensorImpl& mutable_of(const Tensor& tensor) {
     return const_cast<TensorImpl&>(tensor.impl());
   }
+  // How many handles share this tensor (autograd steals a gradient nobody else holds).
+  static long use_count(const Tensor& tensor) { return tensor.impl_.use_count(); }
 };
+
+// The autograd layer's entry points into core's views and copies. Core declares them
+// and src/autograd/core_hooks.cpp defines them, so that core needs no autograd header
+// and autograd stays the only place that knows about nodes.
+namespace detail {
+// `view` was just made from `base`, which requires grad: records the view in the graph
+// when GradMode is enabled (its requires_grad stays false otherwise, as in PyTorch).
+void autograd_record_view(const Tensor& base, const Tensor& view, const char* node_name);
+// `result` is a new copy of `source` (clone, contiguous, to), which requires grad.
+void autograd_record_copy(const Tensor& source, const Tensor& result, const char* node_name);
+// Refuses an in-place write `op` into `self` (from `source`, when not null) that would
+// corrupt a recorded graph or escape it.
+void autograd_check_inplace(const Tensor& self, const Tensor* source, const char* op);
+}  // namespace detail
 
 // Row-major strides for `sizes` (size-0 and size-1 dimensions count as 1, like PyTorch).
 Shape contiguous_strides(const Shape& sizes);

@@ -191,10 +191,13 @@ std::string tensor_body(const Tensor& t) {
 
   // Integers and bools: their Python str(), padded to the widest shown.
   const bool is_bool = dtype == DType::kBool;
-  const Tensor data = t.to(DType::kInt64).contiguous();  // bool bytes read as 0 or 1
+  const bool is_uint64 = dtype == DType::kUInt64;
+  // Bool bytes read as 0 or 1; uint64 wraps into int64 and is read back unsigned.
+  const Tensor data = t.to(DType::kInt64).contiguous();
   const std::int64_t* v = data.data<std::int64_t>();
   auto text = [&](std::int64_t i) {
-    return is_bool ? std::string(v[i] ? "True" : "False") : std::to_string(v[i]);
+    if (is_bool) return std::string(v[i] ? "True" : "False");
+    return is_uint64 ? std::to_string(static_cast<std::uint64_t>(v[i])) : std::to_string(v[i]);
   };
   const Printer printer(data, summarize);
   std::size_t width = 1;

@@ -2,13 +2,18 @@
 // writers.
 #include "mnemo/serialize.h"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
 
 #include "formats/pickle/module_salvage.h"
 #include "formats/pt/pt_legacy_reader.h"
 #include "formats/pt/pt_zip_reader.h"
 #include "formats/pt/pt_zip_writer.h"
+#include "formats/safetensors/safetensors_header.h"
+#include "formats/safetensors/safetensors_reader.h"
+#include "formats/safetensors/safetensors_writer.h"
 #include "mnemo/io/byte_sink.h"
 
 namespace mnemo {
@@ -33,9 +38,11 @@ bool starts_with(std::span<const std::byte> head, std::string_view magic, std::s
          std::memcmp(head.data() + at, magic.data(), magic.size()) == 0;
 }
 
-FileFormat detect(std::span<const std::byte> head, const std::string& origin) {
+FileFormat detect(std::span<const std::byte> head, std::uint64_t file_size,
+                  const std::string& origin) {
   if (starts_with(head, "PK\x03\x04") || starts_with(head, "PK\x05\x06")) return FileFormat::kPtZip;
   if (pt::looks_like_legacy(head)) return FileFormat::kPtLegacy;
+  if (safetensors::looks_like_safetensors(head, file_size)) return FileFormat::kSafetensors;
   if (starts_with(head, "PYTORCH1")) {
     fail(ErrorCode::kUnsupported, origin,
          ": unsupported archive format from the preview release of PyTorch");
@@ -46,8 +53,9 @@ FileFormat detect(std::span<const std::byte> head, const std::string& origin) {
   }
   fail(ErrorCode::kUnsupported, origin,
        ": not a checkpoint mnemo can read; tried the PyTorch zip format (torch.save since "
-       "1.6, starting \"PK\\x03\\x04\") and the legacy PyTorch format (a pickle starting "
-       "with PyTorch's magic number); the file starts with ",
+       "1.6, starting \"PK\\x03\\x04\"), the legacy PyTorch format (a pickle starting "
+       "with PyTorch's magic number) and safetensors (an 8-byte little-endian header length, "
+       "then a JSON object starting '{'); the file starts with ",
        hex_head(head));
 }
 
@@ -57,13 +65,51 @@ std::span<const std::byte> read_head(const io::ByteSource& source, std::array<st
   return std::span(buffer.data(), n);
 }
 
-Value load_from(const io::ByteSource& source, const LoadOptions& options) {
+FileFormat detect_source(const io::ByteSource& source) {
   std::array<std::byte, kHeadBytes> buffer;
-  switch (detect(read_head(source, buffer), source.describe())) {
+  return detect(read_head(source, buffer), source.size(), source.describe());
+}
+
+// A file whose first bytes were already read to detect its format: reads of them are
+// served from memory, so that a copy load reads each byte of the file once.
+class HeadCachedSource : public io::ByteSource {
+ public:
+  HeadCachedSource(const io::ByteSource& file, std::span<const std::byte> head)
+      : file_(file), head_(head) {}
+
+  std::uint64_t size() const override { return file_.size(); }
+  std::string describe() const override { return file_.describe(); }
+  void read_at(std::uint64_t offset, std::span<std::byte> out) const override {
+    if (offset < head_.size() && contains(offset, out.size())) {
+      const std::size_t cached = std::min<std::size_t>(out.size(), head_.size() - offset);
+      std::memcpy(out.data(), head_.data() + offset, cached);
+      offset += cached;
+      out = out.subspan(cached);
+      if (out.empty()) return;
+    }
+    file_.read_at(offset, out);
+  }
+
+ private:
+  const io::ByteSource& file_;
+  std::span<const std::byte> head_;
+};
+
+Value load_from(const io::ByteSource& source, const LoadOptions& options) {
+  switch (detect_source(source)) {
     case FileFormat::kPtZip: return pt::read_zip(source, options);
     case FileFormat::kPtLegacy: return pt::read_legacy(source, options);
+    case FileFormat::kSafetensors: return safetensors::read(source, options);
   }
   return {};
+}
+
+void check_metadata_fits(FileFormat format, const SaveOptions& options) {
+  if (format != FileFormat::kSafetensors && !options.metadata.empty()) {
+    fail(ErrorCode::kInvalidArgument, "SaveOptions::metadata (", options.metadata.size(),
+         " entries) is only written by the safetensors format, not ", file_format_name(format),
+         "; save to a .safetensors file, or leave it empty");
+  }
 }
 
 }  // namespace
@@ -72,14 +118,21 @@ std::string_view file_format_name(FileFormat format) {
   switch (format) {
     case FileFormat::kPtZip: return "pt-zip";
     case FileFormat::kPtLegacy: return "pt-legacy";
+    case FileFormat::kSafetensors: return "safetensors";
   }
   return "unknown";
 }
 
+FileFormat format_for_path(const std::filesystem::path& path) {
+  std::string extension = path.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return extension == ".safetensors" ? FileFormat::kSafetensors : FileFormat::kPtZip;
+}
+
 FileFormat detect_format(const std::filesystem::path& path) {
   io::FileSource source(path);
-  std::array<std::byte, kHeadBytes> buffer;
-  return detect(read_head(source, buffer), source.describe());
+  return detect_source(source);
 }
 
 Value load(const std::filesystem::path& path, const LoadOptions& options) {
@@ -89,13 +142,18 @@ Value load(const std::filesystem::path& path, const LoadOptions& options) {
   }
   io::FileSource file(path);
   std::array<std::byte, kHeadBytes> buffer;
-  if (detect(read_head(file, buffer), file.describe()) == FileFormat::kPtLegacy) {
-    // The legacy format chains pickles whose lengths are only known by parsing them:
-    // it is read through a mapping.
-    io::MemorySource mapped(Storage::map_file(path, MapMode::kReadOnly), path.string());
-    return pt::read_legacy(mapped, options);
+  const std::span<const std::byte> head = read_head(file, buffer);
+  switch (detect(head, file.size(), file.describe())) {
+    case FileFormat::kPtZip: return pt::read_zip(file, options);
+    case FileFormat::kPtLegacy: {
+      // The legacy format chains pickles whose lengths are only known by parsing them:
+      // it is read through a mapping.
+      io::MemorySource mapped(Storage::map_file(path, MapMode::kReadOnly), path.string());
+      return pt::read_legacy(mapped, options);
+    }
+    case FileFormat::kSafetensors: return safetensors::read(HeadCachedSource(file, head), options);
   }
-  return pt::read_zip(file, options);
+  return {};
 }
 
 Value load(std::span<const std::byte> bytes, const LoadOptions& options) {
@@ -104,6 +162,15 @@ Value load(std::span<const std::byte> bytes, const LoadOptions& options) {
 }
 
 void save(const Value& value, const std::filesystem::path& path, const SaveOptions& options) {
+  const FileFormat format = format_for_path(path);
+  check_metadata_fits(format, options);
+  if (format == FileFormat::kSafetensors) {
+    const safetensors::PreparedFile prepared(value, options.metadata);
+    io::AtomicFileWriter file(path, {.fsync = options.fsync});
+    prepared.write(file);
+    file.commit();
+    return;
+  }
   const pt::PreparedArchive archive(value);
   const std::string name = pt::archive_name_for(path);
   io::AtomicFileWriter file(path, {.fsync = options.fsync});
@@ -112,9 +179,45 @@ void save(const Value& value, const std::filesystem::path& path, const SaveOptio
 }
 
 std::vector<std::byte> save_to_bytes(const Value& value) {
+  return save_to_bytes(value, FileFormat::kPtZip);
+}
+
+std::vector<std::byte> save_to_bytes(const Value& value, FileFormat format,
+                                     const SaveOptions& options) {
+  check_metadata_fits(format, options);
   io::MemorySink sink;
-  pt::PreparedArchive(value).write(sink, "archive");
+  switch (format) {
+    case FileFormat::kPtZip: pt::PreparedArchive(value).write(sink, "archive"); break;
+    case FileFormat::kSafetensors:
+      safetensors::PreparedFile(value, options.metadata).write(sink);
+      break;
+    case FileFormat::kPtLegacy:
+      fail(ErrorCode::kInvalidArgument,
+           "mnemo does not write the legacy PyTorch format; save as pt-zip, which every "
+           "PyTorch since 1.6 reads");
+  }
   return sink.release();
+}
+
+namespace {
+
+SafetensorsInfo inspect_source(const io::ByteSource& source) {
+  const FileFormat format = detect_source(source);
+  if (format != FileFormat::kSafetensors) {
+    fail(ErrorCode::kInvalidArgument, source.describe(), " is a ", file_format_name(format),
+         " file, not safetensors");
+  }
+  return safetensors::read_info(source);
+}
+
+}  // namespace
+
+SafetensorsInfo inspect_safetensors(const std::filesystem::path& path) {
+  return inspect_source(io::FileSource(path));
+}
+
+SafetensorsInfo inspect_safetensors(std::span<const std::byte> bytes) {
+  return inspect_source(io::MemorySource::view(bytes));
 }
 
 StateDict salvage_state_dict(const Value& salvaged_module) {

@@ -1,5 +1,6 @@
 #include "mnemo/nn/embedding.h"
 
+#include "mnemo/autograd/grad_mode.h"
 #include "mnemo/nn/init.h"
 #include "mnemo/ops/embedding.h"
 
@@ -18,10 +19,13 @@ Embedding::Embedding(std::int64_t num_embeddings, std::int64_t embedding_dim,
   }
   weight = register_parameter("weight", empty({num_embeddings, embedding_dim}));
   init::normal_(weight, 0.0, 1.0);
-  if (this->padding_idx) weight.select(0, *this->padding_idx).zero_();
+  if (this->padding_idx) {
+    NoGradGuard no_grad;  // initialisation, outside any graph
+    weight.select(0, *this->padding_idx).zero_();
+  }
 }
 
-Tensor Embedding::forward(const Tensor& indices) { return embedding(weight, indices); }
+Tensor Embedding::forward(const Tensor& indices) { return embedding(weight, indices, padding_idx); }
 
 std::string Embedding::extra_repr() const {
   std::string text = std::to_string(num_embeddings) + ", " + std::to_string(embedding_dim);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "mnemo/autograd/grad_mode.h"
 #include "mnemo/core/error.h"
 
 namespace mnemo::nn::init {
@@ -17,8 +18,11 @@ void require_floating(const Tensor& tensor, const char* what) {
 
 // Draws into a contiguous double buffer (row-major order), then copies with a cast, so
 // that the same generator state gives the same values whatever the tensor's layout.
+// Initialisation writes parameters in place outside any graph, as PyTorch's
+// torch.nn.init functions do under torch.no_grad().
 template <class Draw>
 const Tensor& fill_from(const Tensor& tensor, Draw draw) {
+  NoGradGuard no_grad;
   Tensor values = empty(tensor.sizes(), {.dtype = DType::kFloat64});
   draw(std::span<double>(values.mutable_data<double>(), static_cast<std::size_t>(values.numel())));
   tensor.copy_(values);
@@ -45,9 +49,12 @@ const Tensor& normal_(const Tensor& tensor, double mean, double std, Generator* 
   return fill_from(tensor, [&](std::span<double> out) { pick(generator).fill_normal(out, mean, std); });
 }
 
-const Tensor& constant_(const Tensor& tensor, double value) { return tensor.fill_(value); }
-const Tensor& zeros_(const Tensor& tensor) { return tensor.fill_(0.0); }
-const Tensor& ones_(const Tensor& tensor) { return tensor.fill_(1.0); }
+const Tensor& constant_(const Tensor& tensor, double value) {
+  NoGradGuard no_grad;
+  return tensor.fill_(value);
+}
+const Tensor& zeros_(const Tensor& tensor) { return constant_(tensor, 0.0); }
+const Tensor& ones_(const Tensor& tensor) { return constant_(tensor, 1.0); }
 
 const Tensor& kaiming_uniform_(const Tensor& tensor, double a, Generator* generator) {
   const auto [fan_in, fan_out] = fan_in_and_fan_out(tensor);

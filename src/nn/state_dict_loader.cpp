@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "mnemo/autograd/grad_mode.h"
 #include "mnemo/nn/module.h"
 
 namespace mnemo::nn {
@@ -59,7 +60,9 @@ class StateDictLoader {
     }
 
     // Everything checked: now write. User code (set_extra_state) runs first, so that if
-    // it throws no tensor has changed yet.
+    // it throws no tensor has changed yet. The writes into parameters are not part of
+    // any graph (torch.no_grad() in PyTorch's _load_from_state_dict).
+    NoGradGuard no_grad;
     for (auto& [module, state] : extra_states_) module->set_extra_state(*state);
     for (const auto& [destination, source] : copies_) {
       if (options_.assign) {

@@ -53,15 +53,24 @@ decltype(auto) dispatch_floating(DType dtype, Fn&& fn) {
   return fn(float{});
 }
 
-// The dtypes arithmetic kernels exist for: float32, float64 and the integer types.
+// The dtypes arithmetic kernels exist for: float32, float64 and the signed integer types
+// and uint8 (the storage dtypes uint16/32/64 have no kernels, as in PyTorch).
 inline bool is_kernel_arithmetic(DType dtype) {
-  return is_kernel_floating(dtype) || is_integral(dtype, /*include_bool=*/false);
+  switch (dtype) {
+    case DType::kInt8:
+    case DType::kUInt8:
+    case DType::kInt16:
+    case DType::kInt32:
+    case DType::kInt64: return true;
+    default: return is_kernel_floating(dtype);
+  }
 }
 
 inline void check_arithmetic(std::string_view op, const Tensor& t,
                              std::string_view name = "input") {
   MNEMO_CHECK(is_kernel_arithmetic(t.dtype()), op, ": ", name,
-              " needs a float32, float64 or integer dtype, got ", dtype_name(t.dtype()));
+              " needs a float32, float64, signed integer or uint8 dtype, got ",
+              dtype_name(t.dtype()));
 }
 
 // Calls fn(T{}) with T the element type of a float32, float64 or integer dtype.

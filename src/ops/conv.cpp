@@ -1,12 +1,15 @@
 // conv2d as im2col + GEMM: for each (image, group) the receptive fields are unrolled
 // into a (C_in/groups * kH * kW) x (H_out * W_out) matrix, and one GEMM with the
-// group's filters gives its output channels.
+// group's filters gives its output channels. Backward runs the same products the other
+// way: the input's gradient is W^T g folded back by col2im, the weight's is g cols^T.
 #include "mnemo/ops/conv.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "autograd/function.h"
+#include "mnemo/ops/reduction.h"
 #include "ops/checks.h"
 #include "ops/gemm.h"
 
@@ -51,6 +54,33 @@ void im2col(const T* x, const ConvGeometry& g, T* cols) {
   }
 }
 
+// The adjoint of im2col: adds each row of cols back onto the input positions its tap
+// read (padding taps read nothing and give nothing back). x must be zeroed first.
+template <class T>
+void col2im(const T* cols, const ConvGeometry& g, T* x) {
+  const std::int64_t positions = g.out_h * g.out_w;
+  for (std::int64_t c = 0; c < g.channels; ++c) {
+    T* plane = x + c * g.height * g.width;
+    for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+      for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+        const T* row = cols + ((c * g.kernel_h + i) * g.kernel_w + j) * positions;
+        const std::int64_t dy = i * g.dilation[0] - g.padding[0];
+        const std::int64_t dx = j * g.dilation[1] - g.padding[1];
+        for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
+          const std::int64_t y = oy * g.stride[0] + dy;
+          if (y < 0 || y >= g.height) continue;
+          const T* in = row + oy * g.out_w;
+          T* line = plane + y * g.width;
+          for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
+            const std::int64_t xx = ox * g.stride[1] + dx;
+            if (xx >= 0 && xx < g.width) line[xx] += in[ox];
+          }
+        }
+      }
+    }
+  }
+}
+
 void check_options(const Conv2dOptions& o) {
   for (int d = 0; d < 2; ++d) {
     MNEMO_CHECK(o.stride[d] > 0, "conv2d: stride must be positive, got (", o.stride[0], ", ",
@@ -63,10 +93,9 @@ void check_options(const Conv2dOptions& o) {
   MNEMO_CHECK(o.groups > 0, "conv2d: groups must be positive, got ", o.groups);
 }
 
-}  // namespace
-
-Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
-              const Conv2dOptions& options) {
+// The forward; also gives the geometry and the (N, C, H, W) contiguous input it used.
+Tensor conv2d_forward(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                      const Conv2dOptions& options, ConvGeometry& geometry, Tensor& batched_input) {
   detail::check_float_input("conv2d", input, "input");
   detail::check_float_input("conv2d", weight, "weight");
   detail::check_same_dtype("conv2d", input, "input", weight, "weight");
@@ -158,7 +187,105 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
       }
     });
   }
+  geometry = g;
+  batched_input = x;
   return batched ? out : out.squeeze(0);
+}
+
+class Conv2dBackward : public autograd::Node {
+ public:
+  Conv2dBackward(Tensor input, Tensor weight, const ConvGeometry& geometry, std::int64_t groups,
+                 Shape input_sizes)
+      : input_(std::move(input)),
+        weight_(std::move(weight)),
+        g_(geometry),
+        groups_(groups),
+        input_sizes_(std::move(input_sizes)) {}
+
+  std::string name() const override { return "ConvolutionBackward0"; }
+  bool saves_variables() const override { return true; }
+  void release_variables() override {
+    input_ = Tensor();
+    weight_ = Tensor();
+  }
+
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    const std::int64_t batch = input_.size(0), in_channels = input_.size(1);
+    const std::int64_t out_channels = weight_.size(0);
+    const Tensor gout = grads.at(0).reshape({batch, out_channels, g_.out_h, g_.out_w}).contiguous();
+    Tensor dx, dw, db;
+    if (needs_input_grad(0)) dx = zeros(input_.sizes(), {.dtype = input_.dtype()});
+    if (needs_input_grad(1)) dw = zeros(weight_.sizes(), {.dtype = weight_.dtype()});
+    if (needs_input_grad(2)) db = sum(gout, {0, 2, 3});
+
+    const std::int64_t positions = g_.out_h * g_.out_w;
+    const std::int64_t taps = g_.channels * g_.kernel_h * g_.kernel_w;
+    const std::int64_t group_out = out_channels / groups_;
+    const bool direct = g_.kernel_h == 1 && g_.kernel_w == 1 &&
+                        g_.stride == std::array<std::int64_t, 2>{1, 1} &&
+                        g_.padding == std::array<std::int64_t, 2>{0, 0};
+    const bool empty = positions == 0 || taps == 0 || group_out == 0 || batch == 0;
+    if ((dx.defined() || dw.defined()) && !empty) {
+      detail::dispatch_floating(input_.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        std::vector<T> cols(direct ? 0 : static_cast<std::size_t>(taps * positions));
+        const T* px = input_.data<T>();
+        const T* pw = weight_.data<T>();
+        const T* pg = gout.data<T>();
+        for (std::int64_t n = 0; n < batch; ++n) {
+          for (std::int64_t gi = 0; gi < groups_; ++gi) {
+            const std::int64_t in_at = (n * in_channels + gi * g_.channels) * g_.height * g_.width;
+            const T* go = pg + (n * out_channels + gi * group_out) * positions;
+            const T* wg = pw + gi * group_out * taps;
+            if (dx.defined()) {
+              // cols = W_g^T g (taps x positions), folded back onto the input.
+              T* dxg = dx.mutable_data<T>() + in_at;
+              detail::gemm<T>(taps, positions, group_out, wg, detail::BlasLayout{true, taps}, go,
+                              detail::BlasLayout{false, positions}, T{0},
+                              direct ? dxg : cols.data(), positions);
+              if (!direct) col2im(cols.data(), g_, dxg);
+            }
+            if (dw.defined()) {
+              // dW_g += g cols^T (group_out x taps), summed over the batch by BLAS.
+              if (!direct) im2col(px + in_at, g_, cols.data());
+              detail::gemm<T>(group_out, taps, positions, go, detail::BlasLayout{false, positions},
+                              direct ? px + in_at : cols.data(),
+                              detail::BlasLayout{true, positions}, T{1},
+                              dw.mutable_data<T>() + gi * group_out * taps, taps);
+            }
+          }
+        }
+      });
+    }
+    if (dx.defined()) dx = dx.reshape(input_sizes_);
+    return {dx, dw, db};
+  }
+
+ private:
+  Tensor input_;   // (N, C, H, W), contiguous
+  Tensor weight_;  // contiguous
+  ConvGeometry g_;
+  std::int64_t groups_;
+  Shape input_sizes_;  // 3-D for an unbatched input
+};
+
+}  // namespace
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+              const Conv2dOptions& options) {
+  const bool record = autograd::detail::any_requires_grad(input, weight, bias);
+  ConvGeometry geometry{};
+  Tensor batched_input;
+  Tensor out = autograd::detail::without_grad(
+      [&] { return conv2d_forward(input, weight, bias, options, geometry, batched_input); });
+  if (record) {
+    autograd::detail::record(
+        autograd::make_node<Conv2dBackward>(
+            batched_input, autograd::detail::without_grad([&] { return weight.contiguous(); }),
+            geometry, options.groups, input.sizes()),
+        out, input, weight, bias);
+  }
+  return out;
 }
 
 }  // namespace mnemo

@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "autograd/function.h"
 #include "core/strided_loop.h"
 #include "ops/checks.h"
+#include "ops/grad_util.h"
 #include "ops/unary_kernel.h"
 
 namespace mnemo {
@@ -155,6 +157,114 @@ Tensor binary(BinaryKind kind, const Tensor& a, const Tensor& b, double alpha) {
   return both_bool ? out.to(DType::kBool) : out;
 }
 
+Tensor neg_kernel(const Tensor& a) {
+  detail::check_defined("neg", a, "input");
+  detail::check_cpu("neg", a);
+  MNEMO_CHECK(a.dtype() != DType::kBool,
+              "neg: negation, the `-` operator, on a bool tensor is not supported; "
+              "to invert a mask use logical_not");
+  detail::check_arithmetic("neg", a);
+  return dispatch_arithmetic(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    // The most negative integer stays itself, as in two's complement.
+    return detail::map_unary<T>(a, [](T v) -> T {
+      if constexpr (std::is_integral_v<T>) {
+        return wrapping_sub(T{0}, v);
+      } else {
+        return -v;  // -0.0 for 0.0, which 0 - v would not give
+      }
+    });
+  });
+}
+
+// The gradients of a op b: each is summed back over the dimensions broadcasting
+// expanded for that operand (the engine casts it back to the operand's dtype).
+class BinaryBackward : public autograd::Node {
+ public:
+  BinaryBackward(BinaryKind kind, double alpha, const Tensor& a, const Tensor& b)
+      : kind_(kind), alpha_(alpha), a_shape_(a.sizes()), b_shape_(b.sizes()) {
+    const bool a_grad = autograd::detail::requires_grad(a);
+    const bool b_grad = autograd::detail::requires_grad(b);
+    // Only what the formulas below read: mul needs the other operand, div needs b for
+    // both gradients and a for b's.
+    if (kind == BinaryKind::kMul) {
+      if (a_grad) b_ = b;
+      if (b_grad) a_ = a;
+    } else if (kind == BinaryKind::kDiv) {
+      b_ = b;
+      if (b_grad) a_ = a;
+    }
+  }
+
+  std::string name() const override {
+    switch (kind_) {
+      case BinaryKind::kAdd:
+        return "AddBackward0";
+      case BinaryKind::kSub:
+        return "SubBackward0";
+      case BinaryKind::kMul:
+        return "MulBackward0";
+      case BinaryKind::kDiv:
+        return "DivBackward0";
+    }
+    return "?";
+  }
+  bool saves_variables() const override {
+    return kind_ == BinaryKind::kMul || kind_ == BinaryKind::kDiv;
+  }
+  void release_variables() override {
+    a_ = Tensor();
+    b_ = Tensor();
+  }
+
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    const Tensor& g = grads.at(0);
+    Tensor ga, gb;
+    switch (kind_) {
+      case BinaryKind::kAdd:
+        if (needs_input_grad(0)) ga = g;
+        if (needs_input_grad(1)) gb = alpha_ == 1.0 ? g : mul(g, alpha_);
+        break;
+      case BinaryKind::kSub:
+        if (needs_input_grad(0)) ga = g;
+        if (needs_input_grad(1)) gb = alpha_ == 1.0 ? neg(g) : mul(g, -alpha_);
+        break;
+      case BinaryKind::kMul:
+        if (needs_input_grad(0)) ga = mul(g, b_);
+        if (needs_input_grad(1)) gb = mul(g, a_);
+        break;
+      case BinaryKind::kDiv:
+        if (needs_input_grad(0)) ga = div(g, b_);
+        if (needs_input_grad(1)) gb = mul(neg(g), div(div(a_, b_), b_));  // -g * a / b / b
+        break;
+    }
+    if (ga.defined()) ga = detail::sum_to(ga, a_shape_);
+    if (gb.defined()) gb = detail::sum_to(gb, b_shape_);
+    return {ga, gb};
+  }
+
+ private:
+  BinaryKind kind_;
+  double alpha_;
+  Shape a_shape_, b_shape_;
+  Tensor a_, b_;
+};
+
+Tensor binary_op(BinaryKind kind, const Tensor& a, const Tensor& b, double alpha) {
+  const bool record = autograd::detail::any_requires_grad(a, b);
+  Tensor out = autograd::detail::without_grad([&] { return binary(kind, a, b, alpha); });
+  if (record) {
+    autograd::detail::record(autograd::make_node<BinaryBackward>(kind, alpha, a, b), out, a, b);
+  }
+  return out;
+}
+
+class NegBackward : public autograd::Node {
+ public:
+  std::string name() const override { return "NegBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override { return {neg(grads.at(0))}; }
+};
+
 // The 0-dim operand a Python scalar becomes, with the dtype PyTorch would give the
 // result (see the header): a scalar never widens a tensor within its category.
 Tensor scalar_operand(const Tensor& a, double value, BinaryKind kind) {
@@ -196,8 +306,20 @@ int promotion_rank(DType dtype) {  // the wider type within a category ranks hig
       return 8;
     case DType::kComplex128:
       return 9;
+    case DType::kUInt16:
+    case DType::kUInt32:
+    case DType::kUInt64:
+    case DType::kFloat8E4M3FN:
+    case DType::kFloat8E5M2:
+      return -1;  // refused by promote_types before ranks are compared
   }
   return 0;
+}
+
+// PyTorch 2.x defines no promotion for its storage-only dtypes.
+bool is_storage_only(DType dtype) {
+  return dtype == DType::kUInt16 || dtype == DType::kUInt32 || dtype == DType::kUInt64 ||
+         dtype == DType::kFloat8E4M3FN || dtype == DType::kFloat8E5M2;
 }
 
 }  // namespace
@@ -218,6 +340,10 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
 
 DType promote_types(DType a, DType b) {
   if (a == b) return a;
+  MNEMO_CHECK(!is_storage_only(a) && !is_storage_only(b), "promotion of ", dtype_name(a), " and ",
+              dtype_name(b),
+              " is not supported (uint16/32/64 and float8 are storage "
+              "dtypes); convert with .to(float32) first");
   if (a == DType::kBool) return b;
   if (b == DType::kBool) return a;
   if (is_complex(a) || is_complex(b)) {
@@ -237,42 +363,30 @@ DType promote_types(DType a, DType b) {
 }
 
 Tensor add(const Tensor& a, const Tensor& b, double alpha) {
-  return binary(BinaryKind::kAdd, a, b, alpha);
+  return binary_op(BinaryKind::kAdd, a, b, alpha);
 }
 Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
-  return binary(BinaryKind::kSub, a, b, alpha);
+  return binary_op(BinaryKind::kSub, a, b, alpha);
 }
-Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryKind::kMul, a, b, 1.0); }
-Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryKind::kDiv, a, b, 1.0); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary_op(BinaryKind::kMul, a, b, 1.0); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary_op(BinaryKind::kDiv, a, b, 1.0); }
 
 Tensor add(const Tensor& a, double b) {
-  return binary(BinaryKind::kAdd, a, scalar_operand(a, b, BinaryKind::kAdd), 1.0);
+  return binary_op(BinaryKind::kAdd, a, scalar_operand(a, b, BinaryKind::kAdd), 1.0);
 }
 Tensor mul(const Tensor& a, double b) {
-  return binary(BinaryKind::kMul, a, scalar_operand(a, b, BinaryKind::kMul), 1.0);
+  return binary_op(BinaryKind::kMul, a, scalar_operand(a, b, BinaryKind::kMul), 1.0);
 }
 Tensor div(const Tensor& a, double b) {
-  return binary(BinaryKind::kDiv, a, scalar_operand(a, b, BinaryKind::kDiv), 1.0);
+  return binary_op(BinaryKind::kDiv, a, scalar_operand(a, b, BinaryKind::kDiv), 1.0);
 }
 
 Tensor neg(const Tensor& a) {
-  detail::check_defined("neg", a, "input");
-  detail::check_cpu("neg", a);
-  MNEMO_CHECK(a.dtype() != DType::kBool,
-              "neg: negation, the `-` operator, on a bool tensor is not supported; "
-              "to invert a mask use logical_not");
-  detail::check_arithmetic("neg", a);
-  return dispatch_arithmetic(a.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    // The most negative integer stays itself, as in two's complement.
-    return detail::map_unary<T>(a, [](T v) -> T {
-      if constexpr (std::is_integral_v<T>) {
-        return wrapping_sub(T{0}, v);
-      } else {
-        return -v;  // -0.0 for 0.0, which 0 - v would not give
-      }
-    });
-  });
+  Tensor out = neg_kernel(a);
+  if (autograd::detail::any_requires_grad(a)) {
+    autograd::detail::record(autograd::make_node<NegBackward>(), out, a);
+  }
+  return out;
 }
 
 }  // namespace mnemo

@@ -4,10 +4,13 @@
 
 #include <cstdint>
 
+#include "autograd/function.h"
 #include "core/strided_loop.h"
 #include "mnemo/ops/elementwise.h"
+#include "mnemo/ops/reduction.h"
 #include "ops/checks.h"
 #include "ops/gemm.h"
+#include "ops/grad_util.h"
 
 namespace mnemo {
 namespace {
@@ -26,9 +29,107 @@ std::string shape_text(std::int64_t rows, std::int64_t cols) {
   return std::to_string(rows) + "x" + std::to_string(cols);
 }
 
+Tensor matmul_forward(const Tensor& a, const Tensor& b);
+Tensor linear_forward(const Tensor& input, const Tensor& weight, const Tensor& bias);
+
+// matmul's operands as batched matrices: a vector is a one-row (left) or one-column
+// (right) matrix, as in the forward.
+Tensor as_left_matrix(const Tensor& t) { return t.dim() == 1 ? t.unsqueeze(0) : t; }
+Tensor as_right_matrix(const Tensor& t) { return t.dim() == 1 ? t.unsqueeze(1) : t; }
+
+// d(a @ b): da = g @ b^T, db = a^T @ g, each summed over the batch dimensions that
+// broadcasting added to its operand, through the same BLAS products as the forward.
+class MatmulBackward : public autograd::Node {
+ public:
+  MatmulBackward(Tensor a, Tensor b) : a_(std::move(a)), b_(std::move(b)) {}
+
+  std::string name() const override { return "MmBackward0"; }
+  bool saves_variables() const override { return true; }
+  void release_variables() override {
+    a_ = Tensor();
+    b_ = Tensor();
+  }
+
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    const Tensor lhs = as_left_matrix(a_), rhs = as_right_matrix(b_);
+    // The gradient as a batch of (n, p) matrices: the dimensions of vector operands back.
+    Shape full = broadcast_shapes(Shape(lhs.sizes().begin(), lhs.sizes().end() - 2),
+                                  Shape(rhs.sizes().begin(), rhs.sizes().end() - 2));
+    full.push_back(lhs.size(-2));
+    full.push_back(rhs.size(-1));
+    const Tensor g = grads.at(0).reshape(full);
+    Tensor da, db;
+    if (needs_input_grad(0)) {
+      da =
+          detail::sum_to(matmul_forward(g, rhs.transpose(-1, -2)), lhs.sizes()).reshape(a_.sizes());
+    }
+    if (needs_input_grad(1)) {
+      if (rhs.dim() == 2 && lhs.dim() > 2) {
+        // One right matrix for the whole batch: fold the batch into rows, one GEMM.
+        const std::int64_t k = lhs.size(-1), p = rhs.size(-1);
+        db = matmul_forward(lhs.reshape({-1, k}).t(), g.reshape({-1, p}));
+      } else {
+        db = detail::sum_to(matmul_forward(lhs.transpose(-1, -2), g), rhs.sizes());
+      }
+      db = db.reshape(b_.sizes());
+    }
+    return {da, db};
+  }
+
+ private:
+  Tensor a_, b_;
+};
+
+// y = x W^T + b over rows x (rows, in): dx = g W, dW = g^T x, db = the column sums of g.
+class LinearBackward : public autograd::Node {
+ public:
+  LinearBackward(Tensor input, Tensor weight, bool has_bias)
+      : input_(std::move(input)), weight_(std::move(weight)), has_bias_(has_bias) {}
+
+  std::string name() const override { return has_bias_ ? "AddmmBackward0" : "MmBackward0"; }
+  bool saves_variables() const override { return true; }
+  void release_variables() override {
+    input_ = Tensor();
+    weight_ = Tensor();
+  }
+
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    const std::int64_t in_features = weight_.size(1), out_features = weight_.size(0);
+    const Tensor g = grads.at(0).reshape({-1, out_features});
+    Tensor dx, dw, db;
+    if (needs_input_grad(0)) dx = matmul_forward(g, weight_).reshape(input_.sizes());
+    if (needs_input_grad(1)) dw = matmul_forward(g.t(), input_.reshape({g.size(0), in_features}));
+    if (needs_input_grad(2)) db = sum(g, {0});
+    return {dx, dw, db};
+  }
+
+ private:
+  Tensor input_, weight_;
+  bool has_bias_;
+};
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  const bool record = autograd::detail::any_requires_grad(a, b);
+  Tensor out = autograd::detail::without_grad([&] { return matmul_forward(a, b); });
+  if (record) autograd::detail::record(autograd::make_node<MatmulBackward>(a, b), out, a, b);
+  return out;
+}
+
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  const bool record = autograd::detail::any_requires_grad(input, weight, bias);
+  Tensor out = autograd::detail::without_grad([&] { return linear_forward(input, weight, bias); });
+  if (record) {
+    autograd::detail::record(autograd::make_node<LinearBackward>(input, weight, bias.defined()),
+                             out, input, weight, bias);
+  }
+  return out;
+}
+
+namespace {
+
+Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   detail::check_float_input("matmul", a, "input");
   detail::check_float_input("matmul", b, "other");
   detail::check_same_dtype("matmul", a, "input", b, "other");
@@ -103,7 +204,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+Tensor linear_forward(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   detail::check_float_input("linear", input, "input");
   detail::check_float_input("linear", weight, "weight");
   detail::check_same_dtype("linear", input, "input", weight, "weight");
@@ -147,5 +248,7 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   }
   return out.view(out_shape);
 }
+
+}  // namespace
 
 }  // namespace mnemo

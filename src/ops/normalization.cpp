@@ -1,5 +1,6 @@
-// batch_norm and layer_norm. Statistics accumulate in double whatever the dtype, and
-// the per-channel parameters are read as doubles, so any floating dtypes may be mixed.
+// batch_norm and layer_norm, and their backward. Statistics accumulate in double
+// whatever the dtype, and the per-channel parameters are read as doubles, so any
+// floating dtypes may be mixed; the backward sums in double too.
 #include "mnemo/ops/normalization.h"
 
 #include <algorithm>
@@ -8,7 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/function.h"
 #include "ops/checks.h"
+#include "ops/grad_util.h"
 
 namespace mnemo {
 namespace {
@@ -34,11 +37,16 @@ void write_doubles(const Tensor& t, const std::vector<double>& values) {
   t.copy_(source.view(t.sizes()));
 }
 
-}  // namespace
+// What normalised the input, per channel (batch_norm) or row (layer_norm): backward
+// reads the same statistics.
+struct Statistics {
+  std::vector<double> mean;
+  std::vector<double> invstd;  // 1 / sqrt(var + eps)
+};
 
-Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
-                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
-                  double eps) {
+Tensor batch_norm_forward(const Tensor& input, const Tensor& running_mean,
+                          const Tensor& running_var, const Tensor& weight, const Tensor& bias,
+                          bool training, double momentum, double eps, Statistics& used) {
   const char* op = "batch_norm";
   detail::check_float_input(op, input);
   MNEMO_CHECK(input.dim() >= 2, "batch_norm: expected input of shape (N, C, ...), got ",
@@ -104,10 +112,13 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
     }
     // y = (x - mean) / sqrt(var + eps) * w + b, folded into y = x * scale + shift.
     std::vector<double> scale(c_count), shift(c_count);
+    used.invstd.resize(c_count);
     for (std::size_t c = 0; c < c_count; ++c) {
       scale[c] = w[c] / std::sqrt(var[c] + eps);
       shift[c] = b[c] - mean[c] * scale[c];
+      used.invstd[c] = 1.0 / std::sqrt(var[c] + eps);
     }
+    used.mean = mean;
     for (std::int64_t n = 0; n < batch; ++n) {
       for (std::int64_t c = 0; c < channels; ++c) {
         const T* row = px + (n * channels + c) * spatial;
@@ -121,8 +132,8 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   return out;
 }
 
-Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tensor& weight,
-                  const Tensor& bias, double eps) {
+Tensor layer_norm_forward(const Tensor& input, const Shape& normalized_shape, const Tensor& weight,
+                          const Tensor& bias, double eps, Statistics& used) {
   const char* op = "layer_norm";
   detail::check_float_input(op, input);
   const auto k_dims = static_cast<std::int64_t>(normalized_shape.size());
@@ -144,6 +155,8 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
   const Tensor x = input.contiguous();
   Tensor out = empty(x.sizes(), {.dtype = x.dtype()});
   const std::int64_t rows = features == 0 ? 0 : x.numel() / features;
+  used.mean.resize(static_cast<std::size_t>(rows));
+  used.invstd.resize(static_cast<std::size_t>(rows));
   detail::dispatch_floating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -159,11 +172,180 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
       }
       var /= static_cast<double>(features);
       const double rstd = 1.0 / std::sqrt(var + eps);
+      used.mean[static_cast<std::size_t>(r)] = mean;
+      used.invstd[static_cast<std::size_t>(r)] = rstd;
       for (std::int64_t i = 0; i < features; ++i) {
         dst[i] = static_cast<T>((static_cast<double>(row[i]) - mean) * rstd * w[i] + b[i]);
       }
     }
   });
+  return out;
+}
+
+// Per channel c over its M values, with xh = (x - mean) * invstd:
+//   training (batch statistics, which depend on x):
+//     dx = w invstd (g - sum(g) / M - xh sum(g xh) / M)
+//   evaluation (running statistics, constants): dx = w invstd g
+//   dw = sum(g xh), db = sum(g)
+class BatchNormBackward : public autograd::Node {
+ public:
+  BatchNormBackward(Tensor input, std::vector<double> weight, Statistics stats, bool training)
+      : input_(std::move(input)),
+        weight_(std::move(weight)),
+        stats_(std::move(stats)),
+        training_(training) {}
+
+  std::string name() const override { return "NativeBatchNormBackward0"; }
+  bool saves_variables() const override { return true; }
+  void release_variables() override {
+    input_ = Tensor();
+    stats_ = Statistics();
+  }
+
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    const std::int64_t batch = input_.size(0), channels = input_.size(1);
+    const std::int64_t spatial =
+        channels == 0 || batch == 0 ? 0 : input_.numel() / (batch * channels);
+    const auto c_count = static_cast<std::size_t>(channels);
+    const std::vector<double> x = detail::to_doubles(input_);
+    const std::vector<double> g = detail::to_doubles(grads.at(0));
+    std::vector<double> sum_g(c_count, 0.0), sum_gx(c_count, 0.0);
+    for (std::int64_t n = 0; n < batch; ++n) {
+      for (std::size_t c = 0; c < c_count; ++c) {
+        const std::int64_t at = (n * channels + static_cast<std::int64_t>(c)) * spatial;
+        for (std::int64_t i = at; i < at + spatial; ++i) {
+          sum_g[c] += g[i];
+          sum_gx[c] += g[i] * (x[i] - stats_.mean[c]) * stats_.invstd[c];
+        }
+      }
+    }
+    Tensor dx, dw, db;
+    if (needs_input_grad(0)) {
+      const double count = static_cast<double>(batch * spatial);
+      std::vector<double> d(x.size());
+      for (std::int64_t n = 0; n < batch; ++n) {
+        for (std::size_t c = 0; c < c_count; ++c) {
+          const double scale = weight_[c] * stats_.invstd[c];
+          const std::int64_t at = (n * channels + static_cast<std::int64_t>(c)) * spatial;
+          for (std::int64_t i = at; i < at + spatial; ++i) {
+            if (training_) {
+              const double xh = (x[i] - stats_.mean[c]) * stats_.invstd[c];
+              d[i] = scale * (g[i] - sum_g[c] / count - xh * sum_gx[c] / count);
+            } else {
+              d[i] = scale * g[i];
+            }
+          }
+        }
+      }
+      dx = detail::from_doubles(d, input_.sizes(), input_.dtype());
+    }
+    if (needs_input_grad(1)) dw = detail::from_doubles(sum_gx, {channels}, DType::kFloat64);
+    if (needs_input_grad(2)) db = detail::from_doubles(sum_g, {channels}, DType::kFloat64);
+    return {dx, dw, db};
+  }
+
+ private:
+  Tensor input_;
+  std::vector<double> weight_;  // 1 where there is no weight
+  Statistics stats_;
+  bool training_;
+};
+
+// Per row of F features, with xh = (x - mean) * rstd and gw = g w:
+//   dx = rstd (gw - mean(gw) - xh mean(gw xh)), dw = sum over rows of g xh, db = of g.
+class LayerNormBackward : public autograd::Node {
+ public:
+  LayerNormBackward(Tensor input, Shape normalized_shape, std::vector<double> weight,
+                    Statistics stats)
+      : input_(std::move(input)),
+        normalized_shape_(std::move(normalized_shape)),
+        weight_(std::move(weight)),
+        stats_(std::move(stats)) {}
+
+  std::string name() const override { return "NativeLayerNormBackward0"; }
+  bool saves_variables() const override { return true; }
+  void release_variables() override {
+    input_ = Tensor();
+    stats_ = Statistics();
+  }
+
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    const auto features = static_cast<std::size_t>(shape_numel(normalized_shape_));
+    const std::size_t rows = stats_.mean.size();
+    const std::vector<double> x = detail::to_doubles(input_);
+    const std::vector<double> g = detail::to_doubles(grads.at(0));
+    std::vector<double> d(x.size()), dw(features, 0.0), db(features, 0.0);
+    std::vector<double> xh(features);
+    for (std::size_t r = 0; r < rows; ++r) {
+      const double* xr = x.data() + r * features;
+      const double* gr = g.data() + r * features;
+      double mean_gw = 0.0, mean_gwxh = 0.0;
+      for (std::size_t i = 0; i < features; ++i) {
+        xh[i] = (xr[i] - stats_.mean[r]) * stats_.invstd[r];
+        const double gw = gr[i] * weight_[i];
+        mean_gw += gw;
+        mean_gwxh += gw * xh[i];
+        dw[i] += gr[i] * xh[i];
+        db[i] += gr[i];
+      }
+      mean_gw /= static_cast<double>(features);
+      mean_gwxh /= static_cast<double>(features);
+      double* dr = d.data() + r * features;
+      for (std::size_t i = 0; i < features; ++i) {
+        dr[i] = stats_.invstd[r] * (gr[i] * weight_[i] - mean_gw - xh[i] * mean_gwxh);
+      }
+    }
+    Tensor dx_t, dw_t, db_t;
+    if (needs_input_grad(0)) dx_t = detail::from_doubles(d, input_.sizes(), input_.dtype());
+    if (needs_input_grad(1)) dw_t = detail::from_doubles(dw, normalized_shape_, DType::kFloat64);
+    if (needs_input_grad(2)) db_t = detail::from_doubles(db, normalized_shape_, DType::kFloat64);
+    return {dx_t, dw_t, db_t};
+  }
+
+ private:
+  Tensor input_;
+  Shape normalized_shape_;
+  std::vector<double> weight_;  // 1 where there is no weight
+  Statistics stats_;
+};
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                  double eps) {
+  const bool record = autograd::detail::any_requires_grad(input, weight, bias);
+  Statistics used;
+  // The running statistics are updated in place, outside any graph.
+  Tensor out = autograd::detail::without_grad([&] {
+    return batch_norm_forward(input, running_mean, running_var, weight, bias, training, momentum,
+                              eps, used);
+  });
+  if (record) {
+    std::vector<double> w = autograd::detail::without_grad(
+        [&] { return detail::to_doubles(weight, input.size(1), 1.0); });
+    autograd::detail::record(autograd::make_node<BatchNormBackward>(
+                                 autograd::detail::without_grad([&] { return input.contiguous(); }),
+                                 std::move(w), std::move(used), training),
+                             out, input, weight, bias);
+  }
+  return out;
+}
+
+Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tensor& weight,
+                  const Tensor& bias, double eps) {
+  const bool record = autograd::detail::any_requires_grad(input, weight, bias);
+  Statistics used;
+  Tensor out = autograd::detail::without_grad(
+      [&] { return layer_norm_forward(input, normalized_shape, weight, bias, eps, used); });
+  if (record) {
+    std::vector<double> w = autograd::detail::without_grad(
+        [&] { return detail::to_doubles(weight, shape_numel(normalized_shape), 1.0); });
+    autograd::detail::record(autograd::make_node<LayerNormBackward>(
+                                 autograd::detail::without_grad([&] { return input.contiguous(); }),
+                                 normalized_shape, std::move(w), std::move(used)),
+                             out, input, weight, bias);
+  }
   return out;
 }
 

@@ -8,8 +8,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "autograd/function.h"
 #include "core/strided_loop.h"
 #include "core/tensor_impl.h"
+#include "mnemo/ops/elementwise.h"
 #include "ops/checks.h"
 
 namespace mnemo {
@@ -189,15 +191,120 @@ Tensor softmax_impl(const char* op, const Tensor& x, std::int64_t dim, bool log)
   return x.dim() == 0 ? out.reshape({}) : out;
 }
 
+// sum and mean: every input element receives the gradient of the output element it
+// was summed into (divided by the count for a mean).
+class ReduceBackward : public autograd::Node {
+ public:
+  ReduceBackward(const char* name, Shape input_sizes, Shape kept_sizes, std::int64_t divisor)
+      : name_(name),
+        input_sizes_(std::move(input_sizes)),
+        kept_sizes_(std::move(kept_sizes)),
+        divisor_(divisor) {}
+
+  std::string name() const override { return name_; }
+
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor g = grads.at(0).reshape(kept_sizes_);  // reduced dimensions back as size 1
+    if (divisor_ != 0) g = div(g, static_cast<double>(divisor_));
+    return {g.expand(input_sizes_).contiguous()};
+  }
+
+ private:
+  std::string name_;
+  Shape input_sizes_;
+  Shape kept_sizes_;
+  std::int64_t divisor_;  // 0 for a sum
+};
+
+Tensor reduce_op(const char* name, const char* op, const Tensor& x, const Shape& dims, bool keepdim,
+                 bool divide) {
+  Tensor out =
+      autograd::detail::without_grad([&] { return reduce_sum(op, x, dims, keepdim, divide); });
+  if (autograd::detail::any_requires_grad(x)) {
+    const std::vector<bool> mask = reduced_dims(op, x, dims);
+    std::int64_t count = 1;
+    for (std::size_t d = 0; d < mask.size(); ++d) {
+      if (mask[d]) count *= x.size(static_cast<std::int64_t>(d));
+    }
+    autograd::detail::record(
+        autograd::make_node<ReduceBackward>(
+            name, x.sizes(), reduced_shape(x.sizes(), mask, /*keepdim=*/true), divide ? count : 0),
+        out, x);
+  }
+  return out;
+}
+
+// softmax: dx = y (g - sum(g y)); log_softmax: dx = g - exp(y) sum(g); the sums run
+// along the softmax dimension, in double.
+template <class T>
+void softmax_backward_kernel(const T* g, const T* y, T* dx, Around a, bool log) {
+  std::vector<double> sum(static_cast<std::size_t>(a.inner));
+  for (std::int64_t o = 0; o < a.outer; ++o) {
+    const std::int64_t base = o * a.length * a.inner;
+    std::fill(sum.begin(), sum.end(), 0.0);
+    for (std::int64_t k = 0; k < a.length; ++k) {
+      for (std::int64_t j = 0; j < a.inner; ++j) {
+        const std::int64_t i = base + k * a.inner + j;
+        sum[j] +=
+            log ? static_cast<double>(g[i]) : static_cast<double>(g[i]) * static_cast<double>(y[i]);
+      }
+    }
+    for (std::int64_t k = 0; k < a.length; ++k) {
+      for (std::int64_t j = 0; j < a.inner; ++j) {
+        const std::int64_t i = base + k * a.inner + j;
+        const double gi = static_cast<double>(g[i]), yi = static_cast<double>(y[i]);
+        dx[i] = static_cast<T>(log ? gi - std::exp(yi) * sum[j] : yi * (gi - sum[j]));
+      }
+    }
+  }
+}
+
+class SoftmaxBackward : public autograd::Node {
+ public:
+  SoftmaxBackward(Tensor output, std::int64_t dim, bool log)
+      : output_(std::move(output)), dim_(dim), log_(log) {}
+
+  std::string name() const override { return log_ ? "LogSoftmaxBackward0" : "SoftmaxBackward0"; }
+  bool saves_variables() const override { return true; }
+  void release_variables() override { output_ = Tensor(); }
+
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    const Tensor g = grads.at(0).contiguous();
+    Tensor dx = empty(output_.sizes(), {.dtype = output_.dtype()});
+    if (dx.numel() == 0) return {dx};
+    const Shape sizes = output_.dim() == 0 ? Shape{1} : output_.sizes();
+    detail::dispatch_floating(dx.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      softmax_backward_kernel<T>(g.data<T>(), output_.data<T>(), dx.mutable_data<T>(),
+                                 split_around(sizes, dim_), log_);
+    });
+    return {dx};
+  }
+
+ private:
+  Tensor output_;  // detached and contiguous
+  std::int64_t dim_;
+  bool log_;
+};
+
+Tensor softmax_op(const char* op, const Tensor& x, std::int64_t dim, bool log) {
+  Tensor out = autograd::detail::without_grad([&] { return softmax_impl(op, x, dim, log); });
+  if (autograd::detail::any_requires_grad(x)) {
+    const std::int64_t d = wrap_dim(dim, std::max<std::int64_t>(x.dim(), 1));
+    autograd::detail::record(autograd::make_node<SoftmaxBackward>(out.detach(), d, log), out, x);
+  }
+  return out;
+}
+
 }  // namespace
 
-Tensor sum(const Tensor& x) { return reduce_sum("sum", x, {}, false, false); }
-Tensor mean(const Tensor& x) { return reduce_sum("mean", x, {}, false, true); }
+Tensor sum(const Tensor& x) { return reduce_op("SumBackward0", "sum", x, {}, false, false); }
+Tensor mean(const Tensor& x) { return reduce_op("MeanBackward0", "mean", x, {}, false, true); }
 Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
-  return reduce_sum("sum", x, dims, keepdim, false);
+  return reduce_op("SumBackward1", "sum", x, dims, keepdim, false);
 }
 Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
-  return reduce_sum("mean", x, dims, keepdim, true);
+  return reduce_op("MeanBackward1", "mean", x, dims, keepdim, true);
 }
 
 Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim) {
@@ -245,9 +352,9 @@ Tensor argmax(const Tensor& x, std::int64_t dim, bool keepdim) {
   return out;
 }
 
-Tensor softmax(const Tensor& x, std::int64_t dim) { return softmax_impl("softmax", x, dim, false); }
+Tensor softmax(const Tensor& x, std::int64_t dim) { return softmax_op("softmax", x, dim, false); }
 Tensor log_softmax(const Tensor& x, std::int64_t dim) {
-  return softmax_impl("log_softmax", x, dim, true);
+  return softmax_op("log_softmax", x, dim, true);
 }
 
 }  // namespace mnemo

@@ -22,7 +22,8 @@ constexpr bool kIsComplex = false;
 template <class T>
 constexpr bool kIsComplex<std::complex<T>> = true;
 template <class T>
-constexpr bool kIsReduced = std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
+constexpr bool kIsReduced = std::is_same_v<T, Half> || std::is_same_v<T, BFloat16> ||
+                            std::is_same_v<T, Float8E4M3FN> || std::is_same_v<T, Float8E5M2>;
 template <class T>
 constexpr bool kIsFloatLike = std::is_floating_point_v<T> || kIsReduced<T> || kIsComplex<T>;
 // Buffers hold bools as bytes (std::vector<bool> has no data()).
@@ -51,7 +52,10 @@ To expected(Exact x, bool from_float) {
   if constexpr (std::is_same_v<To, bool>) {
     return x.re != 0 || x.im != 0;  // NaN != 0 is true
   } else if constexpr (std::is_integral_v<To>) {
-    if (!from_float) return static_cast<To>(static_cast<std::int64_t>(x.re));  // wraps
+    if (!from_float) {  // wraps; a uint64 past INT64_MAX wraps from its own bits
+      if (x.re >= 0x1p63L) return static_cast<To>(static_cast<std::uint64_t>(x.re));
+      return static_cast<To>(static_cast<std::int64_t>(x.re));
+    }
     if (std::isnan(x.re)) return 0;
     const long double t = std::trunc(x.re);
     if (t <= static_cast<long double>(std::numeric_limits<To>::min())) {
@@ -89,7 +93,7 @@ template <class T>
 std::string show(T v) {
   std::ostringstream out;
   if constexpr (kIsReduced<T>) {
-    out << static_cast<float>(v) << " (0x" << std::hex << v.bits << ")";
+    out << static_cast<float>(v) << " (0x" << std::hex << static_cast<unsigned>(v.bits) << ")";
   } else if constexpr (std::is_same_v<T, std::int8_t> || std::is_same_v<T, std::uint8_t>) {
     out << int(v);
   } else {
@@ -301,6 +305,58 @@ TEST(DTypeConvertTest, ReducedFloatsConvertThroughFloat) {
   EXPECT_EQ(convert_element<Half>(-0.0).bits, 0x8000);
   EXPECT_EQ(convert_element<Half>(std::numeric_limits<double>::quiet_NaN()).bits, 0x7e00);
   EXPECT_EQ(convert_element<BFloat16>(-std::numeric_limits<double>::quiet_NaN()).bits, 0x7fc0);
+}
+
+TEST(DTypeConvertTest, UnsignedIntegers) {
+  // Float to unsigned saturates at both ends; NaN is 0.
+  EXPECT_EQ(convert_element<std::uint16_t>(-1.0), 0);
+  EXPECT_EQ(convert_element<std::uint16_t>(70000.0f), 65535);
+  EXPECT_EQ(convert_element<std::uint16_t>(65535.9), 65535);
+  EXPECT_EQ(convert_element<std::uint32_t>(4294967295.5), 4294967295u);
+  EXPECT_EQ(convert_element<std::uint32_t>(std::numeric_limits<double>::quiet_NaN()), 0u);
+  EXPECT_EQ(convert_element<std::uint64_t>(1e20), std::numeric_limits<std::uint64_t>::max());
+  EXPECT_EQ(convert_element<std::uint64_t>(std::ldexp(1.0, 64)),
+            std::numeric_limits<std::uint64_t>::max());
+  EXPECT_EQ(convert_element<std::uint64_t>(std::nextafter(std::ldexp(1.0, 64), 0.0)),
+            std::uint64_t{0xfffffffffffff800});
+  EXPECT_EQ(convert_element<std::uint64_t>(Half(-3.0f)), 0u);
+  // Integer to integer wraps, both ways.
+  EXPECT_EQ(convert_element<std::uint16_t>(std::int64_t{70000}), 70000 - 65536);
+  EXPECT_EQ(convert_element<std::uint16_t>(std::int8_t{-1}), 65535);
+  EXPECT_EQ(convert_element<std::uint64_t>(std::int64_t{-1}), std::numeric_limits<std::uint64_t>::max());
+  EXPECT_EQ(convert_element<std::int64_t>(std::numeric_limits<std::uint64_t>::max()), -1);
+  EXPECT_EQ(convert_element<std::int16_t>(std::uint32_t{0x8000}), -32768);
+  EXPECT_EQ(convert_element<std::uint32_t>(std::uint16_t{65535}), 65535u);  // zero-extends
+  // Unsigned to float rounds once, from the exact value.
+  EXPECT_EQ(convert_element<double>(std::numeric_limits<std::uint64_t>::max()), std::ldexp(1.0, 64));
+  EXPECT_EQ(convert_element<float>(std::uint32_t{16777217}), 16777216.0f);
+  EXPECT_EQ(convert_element<Half>(std::uint16_t{65535}).bits, 0x7c00);
+  EXPECT_TRUE(convert_element<bool>(std::uint64_t{1} << 63));
+}
+
+TEST(DTypeConvertTest, Float8ThroughFloat) {
+  // To float8 from other types, through float; overflow by each format's rule.
+  EXPECT_EQ(convert_element<Float8E4M3FN>(1000.0).bits, 0x7f);  // NaN: no infinity
+  EXPECT_EQ(convert_element<Float8E4M3FN>(std::int32_t{-448}).bits, 0xfe);
+  EXPECT_EQ(convert_element<Float8E5M2>(Half::from_bits(0x7bff)).bits, 0x7c);  // 65504: inf
+  EXPECT_EQ(convert_element<Float8E5M2>(std::int64_t{3}).bits, 0x42);
+  EXPECT_EQ(convert_element<Float8E4M3FN>(BFloat16(2.0f)).bits, 0x40);
+  // 464 + 2^-40 is past the tie between 448 and 480 (the NaN pattern), but as a float
+  // it is exactly the tie, which goes to the even 448: double rounding, as PyTorch.
+  EXPECT_EQ(convert_element<Float8E4M3FN>(464.0 + std::ldexp(1.0, -40)).bits, 0x7e);
+  EXPECT_EQ(convert_element<Float8E4M3FN>(464.0f + 0.0625f).bits, 0x7f);
+  // From float8 to other types.
+  EXPECT_EQ(convert_element<std::int32_t>(Float8E4M3FN::from_bits(0x7e)), 448);
+  EXPECT_EQ(convert_element<std::int32_t>(Float8E4M3FN::from_bits(0x7f)), 0);  // NaN
+  EXPECT_EQ(convert_element<std::uint8_t>(Float8E5M2::from_bits(0x7b)), 255);  // saturates
+  EXPECT_EQ(convert_element<Half>(Float8E5M2::from_bits(0xfc)).bits, 0xfc00);  // -inf
+  EXPECT_EQ(convert_element<double>(Float8E4M3FN::from_bits(0x01)), std::ldexp(1.0, -9));
+  EXPECT_EQ(convert_element<Float8E5M2>(Float8E4M3FN::from_bits(0x7e)).bits, 0x5f);  // 448 exact
+  EXPECT_EQ(convert_element<Float8E4M3FN>(Float8E5M2::from_bits(0x7c)).bits, 0x7f);  // inf: NaN
+  EXPECT_EQ(convert_element<std::complex<float>>(Float8E5M2::from_bits(0xbc)),
+            std::complex<float>(-1.0f, 0.0f));
+  EXPECT_FALSE(convert_element<bool>(Float8E4M3FN::from_bits(0x80)));  // -0
+  EXPECT_TRUE(convert_element<bool>(Float8E4M3FN::from_bits(0xff)));   // NaN is true
 }
 
 TEST(DTypeConvertTest, ComplexAndReal) {

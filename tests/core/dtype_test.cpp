@@ -29,6 +29,11 @@ TEST(DTypeTest, NamesSizesAndKinds) {
       {DType::kBool, "bool", 1, false, false, false},
       {DType::kComplex64, "complex64", 8, false, true, false},
       {DType::kComplex128, "complex128", 16, false, true, false},
+      {DType::kUInt16, "uint16", 2, false, false, true},
+      {DType::kUInt32, "uint32", 4, false, false, true},
+      {DType::kUInt64, "uint64", 8, false, false, true},
+      {DType::kFloat8E4M3FN, "float8_e4m3fn", 1, true, false, false},
+      {DType::kFloat8E5M2, "float8_e5m2", 1, true, false, false},
   };
   ASSERT_EQ(std::size(rows), std::size(kAllDTypes));
   for (std::size_t i = 0; i < std::size(rows); ++i) {
@@ -49,7 +54,15 @@ TEST(DTypeTest, NamesSizesAndKinds) {
 
 TEST(DTypeTest, AllDTypesListsEachOnce) {
   std::set<DType> seen(std::begin(kAllDTypes), std::end(kAllDTypes));
-  EXPECT_EQ(seen.size(), 12u);
+  EXPECT_EQ(seen.size(), 17u);
+}
+
+TEST(DTypeTest, EnumeratorsKeepTheirValues) {
+  // Appended dtypes must not renumber the earlier ones.
+  EXPECT_EQ(static_cast<int>(DType::kFloat32), 0);
+  EXPECT_EQ(static_cast<int>(DType::kComplex128), 11);
+  EXPECT_EQ(static_cast<int>(DType::kUInt16), 12);
+  EXPECT_EQ(static_cast<int>(DType::kFloat8E5M2), 16);
 }
 
 TEST(DTypeTest, PyTorchAliases) {
@@ -65,8 +78,9 @@ TEST(DTypeTest, PyTorchAliases) {
 }
 
 TEST(DTypeTest, UnknownNamesAreRefused) {
-  for (const char* name : {"", "torch.", "Float32", "float8", "torch.torch.float32", "uint16",
-                           "complex32", "chalf", " float32", "float32 "}) {
+  for (const char* name : {"", "torch.", "Float32", "float8", "torch.torch.float32", "uint4",
+                           "complex32", "chalf", " float32", "float32 ", "float8_e4m3fnuz",
+                           "float8_e4m3", "float8_e8m0fnu", "UInt16"}) {
     EXPECT_FALSE(dtype_from_name(name).has_value()) << name;
   }
 }
@@ -84,6 +98,11 @@ TEST(DTypeTest, CppTypesMatchDTypes) {
   static_assert(dtype_of_v<bool> == DType::kBool);
   static_assert(dtype_of_v<std::complex<float>> == DType::kComplex64);
   static_assert(dtype_of_v<std::complex<double>> == DType::kComplex128);
+  static_assert(dtype_of_v<std::uint16_t> == DType::kUInt16);
+  static_assert(dtype_of_v<std::uint32_t> == DType::kUInt32);
+  static_assert(dtype_of_v<std::uint64_t> == DType::kUInt64);
+  static_assert(dtype_of_v<Float8E4M3FN> == DType::kFloat8E4M3FN);
+  static_assert(dtype_of_v<Float8E5M2> == DType::kFloat8E5M2);
   for (DType dtype : kAllDTypes) {
     // visit_dtype hands over the type whose dtype_of is `dtype`, of the right size.
     const auto [visited, size] = visit_dtype(dtype, [](auto tag) {

@@ -181,6 +181,19 @@ TEST(TensorReprTest, NonContiguousViewsPrintTheirElements) {
   EXPECT_EQ(arange(10).slice(0, 1, 10, 3).repr(), "tensor([1, 4, 7])");
 }
 
+// PyTorch 2.x's text for its storage dtypes (1.13 lacks them).
+TEST(TensorReprTest, UnsignedAndFloat8DTypes) {
+  EXPECT_EQ(tensor<std::uint16_t>({1, 65535}).repr(), "tensor([    1, 65535], dtype=torch.uint16)");
+  EXPECT_EQ(tensor<std::uint32_t>({7}).repr(), "tensor([7], dtype=torch.uint32)");
+  EXPECT_EQ(tensor<std::uint64_t>({0, 18446744073709551615u}).repr(),
+            "tensor([                   0, 18446744073709551615], dtype=torch.uint64)");
+  EXPECT_EQ(doubles({1, 448}, DType::kFloat8E4M3FN).repr(),
+            "tensor([  1., 448.], dtype=torch.float8_e4m3fn)");
+  EXPECT_EQ(doubles({0.5, -2}, DType::kFloat8E5M2).repr(),
+            "tensor([ 0.5000, -2.0000], dtype=torch.float8_e5m2)");
+  EXPECT_EQ(empty({0}, {.dtype = DType::kUInt64}).repr(), "tensor([], dtype=torch.uint64)");
+}
+
 TEST(TensorReprTest, StreamsTheRepr) {
   std::ostringstream out;
   out << tensor<float>({0.5f});

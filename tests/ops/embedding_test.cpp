@@ -46,6 +46,17 @@ TEST(Embedding, RefusesBadIndices) {
                      ErrorCode::kInvalidArgument, "embedding: weight tensor is on cuda:0");
 }
 
+TEST(Embedding, PaddingIdxLeavesTheLookupAlone) {
+  const Tensor weight = iota({4, 2});
+  const Tensor idx = make<std::int64_t>({3}, {1, 3, 1});
+  EXPECT_EQ(values_of(embedding(weight, idx, 1)), values_of(embedding(weight, idx)));
+  EXPECT_EQ(values_of(embedding(weight, idx, -1)), values_of(embedding(weight, idx)));
+  EXPECT_MNEMO_ERROR(embedding(weight, idx, 4), ErrorCode::kInvalidArgument,
+                     "padding_idx must be within num_embeddings (got 4 for 4)");
+  EXPECT_MNEMO_ERROR(embedding(weight, idx, -5), ErrorCode::kInvalidArgument,
+                     "padding_idx must be within num_embeddings");
+}
+
 TEST(Dropout, EvaluationAndZeroProbabilityReturnTheInput) {
   const Tensor x = iota({10});
   EXPECT_TRUE(dropout(x, 0.5, /*training=*/false).is_same(x));

@@ -103,11 +103,105 @@ TEST_F(MnemoCli, ConvertRewritesKeepingContent) {
   EXPECT_EQ(to_json(load(dir_ / "copy.pth"), {.hash = true}), to_json(value_, {.hash = true}));
 }
 
+TEST_F(MnemoCli, InspectJsonOnSafetensorsShowsItsMetadata) {
+  const auto path = dir_ / "weights.safetensors";
+  const Value tensors = Dict{{"w", arange(0, 4, 1).view({2, 2})}, {"b", zeros({2})}};
+  save(tensors, path, {.fsync = false, .metadata = {{"format", "pt"}, {"note", "a \"quoted\" text"}}});
+  const CliRun run = mnemo_cli("inspect --json --hash " + path.string());
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  // The content in file order (the writer puts "b" first: same dtype, sorted by name).
+  std::ostringstream expected;
+  expected << "{\n  \"format\": \"safetensors\",\n  \"content\": ";
+  write_json(expected, load(path), {.hash = true}, 2);
+  expected << ",\n  \"metadata\": {\n    \"format\": \"pt\",\n"
+           << "    \"note\": \"a \\\"quoted\\\" text\"\n  }\n}\n";
+  EXPECT_EQ(run.out, expected.str());
+  EXPECT_THAT(run.out, HasSubstr("\"content\": {\n    \"b\": {\"tensor\""));
+
+  // Without metadata the key is absent; the text form lists the metadata.
+  save(tensors, dir_ / "plain.safetensors", {.fsync = false});
+  EXPECT_THAT(mnemo_cli("inspect --json " + (dir_ / "plain.safetensors").string()).out,
+              ::testing::Not(HasSubstr("metadata")));
+  const CliRun text = mnemo_cli("inspect " + path.string());
+  EXPECT_THAT(text.out, HasSubstr("(safetensors)"));
+  EXPECT_THAT(text.out, HasSubstr("  w: float32 [2, 2] cpu 16 B\n"));
+  EXPECT_THAT(text.out, HasSubstr("metadata (2 items)\n  format: str 'pt'\n"));
+}
+
+TEST_F(MnemoCli, VerifyChecksSafetensors) {
+  const auto path = dir_ / "weights.safetensors";
+  save(Dict{{"w", ones({4})}}, path, {.fsync = false});
+  const CliRun good = mnemo_cli("verify " + path.string());
+  EXPECT_EQ(good.exit_code, 0) << good.err;
+  EXPECT_THAT(good.out, HasSubstr(": OK (safetensors, 1 tensor within bounds, 16 B of storage)"));
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) + 2);
+  const CliRun bad = mnemo_cli("verify " + path.string());
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, StartsWith("mnemo: error: "));
+  EXPECT_THAT(bad.err, HasSubstr("must end with its last tensor"));
+}
+
+TEST_F(MnemoCli, ConvertPtToSafetensorsAndBack) {
+  const auto st = dir_ / "model.safetensors";
+  // A nested checkpoint with non-tensor leaves: refused, with a hint to pick a sub-tree.
+  const CliRun refused = mnemo_cli("convert --no-fsync " + (dir_ / "ckpt.pt").string() + " " + st.string());
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("cannot save ['epoch'] (an int) as safetensors"));
+  EXPECT_THAT(refused.err, HasSubstr("such as ['model']"));
+  EXPECT_THAT(refused.err, HasSubstr("--select"));
+  EXPECT_FALSE(std::filesystem::exists(st));
+
+  const CliRun to_st = mnemo_cli("convert --no-fsync --select model --metadata format=pt " +
+                                 (dir_ / "ckpt.pt").string() + " " + st.string());
+  EXPECT_EQ(to_st.exit_code, 0) << to_st.err;
+  EXPECT_THAT(to_st.out, HasSubstr("(safetensors)"));
+  EXPECT_EQ(inspect_safetensors(st).metadata,
+            (std::map<std::string, std::string>{{"format", "pt"}}));
+  const Value model = value_["model"];
+  const Value loaded = load(st);
+  for (const char* name : {"fc.weight", "fc.bias"}) {
+    EXPECT_TRUE(loaded[name].as_tensor().equal(model[name].as_tensor())) << name;
+  }
+
+  const auto back = dir_ / "back.pt";
+  const CliRun to_pt = mnemo_cli("convert --no-fsync " + st.string() + " " + back.string());
+  EXPECT_EQ(to_pt.exit_code, 0) << to_pt.err;
+  EXPECT_THAT(to_pt.out, HasSubstr("(pt-zip)"));
+  EXPECT_THAT(to_pt.out, HasSubstr("metadata (1 entry) has no place in pt-zip"));
+  EXPECT_EQ(detect_format(back), FileFormat::kPtZip);
+  EXPECT_EQ(to_json(load(back), {.hash = true}), to_json(loaded, {.hash = true}));
+
+  // A whole nested dict of tensors flattens with dots; safetensors to safetensors keeps
+  // the metadata.
+  save(Dict{{"model_state_dict", value_["model"].value()}}, dir_ / "nested.pt", {.fsync = false});
+  EXPECT_EQ(mnemo_cli("convert --no-fsync " + (dir_ / "nested.pt").string() + " " +
+                      (dir_ / "nested.safetensors").string())
+                .exit_code,
+            0);
+  EXPECT_TRUE(load(dir_ / "nested.safetensors")["model_state_dict.fc.weight"].as_tensor().equal(
+      model["fc.weight"].as_tensor()));
+  EXPECT_EQ(mnemo_cli("convert --no-fsync " + st.string() + " " + (dir_ / "copy.safetensors").string())
+                .exit_code,
+            0);
+  EXPECT_EQ(inspect_safetensors(dir_ / "copy.safetensors").metadata, inspect_safetensors(st).metadata);
+}
+
+TEST_F(MnemoCli, ConvertUsageErrors) {
+  const std::string in = (dir_ / "ckpt.pt").string();
+  const CliRun missing = mnemo_cli("convert --select nope " + in + " " + (dir_ / "x.safetensors").string());
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("no key 'nope' in the top level"));
+  const CliRun pt_metadata = mnemo_cli("convert --metadata a=b " + in + " " + (dir_ / "x.pt").string());
+  EXPECT_EQ(pt_metadata.exit_code, 2);
+  EXPECT_THAT(pt_metadata.err, HasSubstr("needs a .safetensors output"));
+}
+
 TEST_F(MnemoCli, BadInputExitsOne) {
   std::ofstream(dir_ / "junk.pt") << "not a checkpoint";
   const CliRun junk = mnemo_cli("inspect " + (dir_ / "junk.pt").string());
   EXPECT_EQ(junk.exit_code, 1);
   EXPECT_THAT(junk.err, HasSubstr("not a checkpoint mnemo can read"));
+  EXPECT_THAT(junk.err, HasSubstr("safetensors"));
   const CliRun missing = mnemo_cli("verify " + (dir_ / "absent.pt").string());
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.err, HasSubstr("absent.pt"));
@@ -122,6 +216,7 @@ TEST_F(MnemoCli, UsageErrorsExitTwo) {
       mnemo_cli("convert " + (dir_ / "ckpt.pt").string() + " " + (dir_ / "out.xyz").string());
   EXPECT_EQ(bad_extension.exit_code, 2);
   EXPECT_THAT(bad_extension.err, HasSubstr(".pt"));
+  EXPECT_THAT(bad_extension.err, HasSubstr(".safetensors"));
   EXPECT_FALSE(std::filesystem::exists(dir_ / "out.xyz"));
 }
 

@@ -2,7 +2,9 @@
 // process exit code; errors propagate as mnemo::Error to main, which prints one line.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mnemo::cli {
 
@@ -26,6 +28,8 @@ struct ConvertArgs {
   std::string input;
   std::string output;
   bool no_fsync = false;
+  std::string select;                 // "KEY/KEY": convert only this sub-tree
+  std::vector<std::string> metadata;  // "KEY=VALUE" for a .safetensors output
 };
 int run_convert(const ConvertArgs& args);
 

@@ -1,5 +1,7 @@
 // mnemo inspect: what a checkpoint holds, as a readable tree or as JSON.
 #include <iostream>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "commands.h"
@@ -89,16 +91,32 @@ int run_inspect(const InspectArgs& args) {
   const Value content = load(args.file, {.map_location = MapLocation::keep_saved(),
                                          .mmap = true,
                                          .mmap_mode = MapMode::kReadOnly});
+  // safetensors keeps a string -> string map beside its tensors.
+  std::optional<std::map<std::string, std::string>> metadata;
+  if (format == FileFormat::kSafetensors) metadata = inspect_safetensors(args.file).metadata;
   if (args.json) {
     std::cout << "{\n  \"format\": " << json_string(file_format_name(format))
               << ",\n  \"content\": ";
     write_json(std::cout, content, {.hash = args.hash}, 2);
+    if (metadata) {
+      Dict entries;
+      for (const auto& [key, text] : *metadata) entries.insert_or_assign(key, text);
+      std::cout << ",\n  \"metadata\": ";
+      write_json(std::cout, entries, {}, 2);
+    }
     std::cout << "\n}\n";
     return kExitOk;
   }
   std::cout << args.file << " (" << file_format_name(format) << ")\n";
   Totals totals;
   print_tree(content, "", 0, totals);
+  if (metadata) {
+    std::cout << "metadata (" << metadata->size() << (metadata->size() == 1 ? " item" : " items")
+              << ")\n";
+    for (const auto& [key, text] : *metadata) {
+      std::cout << "  " << key << ": " << describe_leaf(Value(text)) << "\n";
+    }
+  }
   std::cout << "total: " << grouped(totals.tensors) << (totals.tensors == 1 ? " tensor, " : " tensors, ")
             << grouped(totals.elements) << " elements, " << human_bytes(totals.storage_bytes)
             << " in " << grouped(totals.storages.size())

@@ -36,7 +36,7 @@ std::string human_bytes(std::uint64_t bytes) {
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"mnemo: inspect, verify and convert PyTorch checkpoints (.pt)", "mnemo"};
+  CLI::App app{"mnemo: inspect, verify and convert checkpoints (.pt, .safetensors)", "mnemo"};
   app.set_version_flag("--version", std::string("mnemo ") + kVersion);
   app.require_subcommand(1);
 
@@ -48,15 +48,24 @@ int run(int argc, char** argv) {
 
   VerifyArgs verify;
   CLI::App* verify_cmd = app.add_subcommand(
-      "verify", "Check structure, every CRC-32 and every tensor's bounds; exit 1 if invalid");
+      "verify",
+      "Check structure, every CRC-32 (.pt) and every tensor's bounds; exit 1 if invalid");
   verify_cmd->add_option("FILE", verify.file, "The checkpoint")->required();
 
   ConvertArgs convert;
   CLI::App* convert_cmd =
       app.add_subcommand("convert", "Re-write IN in the format OUT's extension names");
   convert_cmd->add_option("IN", convert.input, "The checkpoint to read")->required();
-  convert_cmd->add_option("OUT", convert.output, "The file to write (.pt, .pth, .bin, .ckpt)")
+  convert_cmd
+      ->add_option("OUT", convert.output,
+                   "The file to write (.pt, .pth, .bin, .ckpt: PyTorch zip; .safetensors)")
       ->required();
+  convert_cmd->add_option("--select", convert.select,
+                          "Convert only the sub-tree under KEY (nested keys separated by '/'), "
+                          "e.g. model_state_dict");
+  convert_cmd->add_option("--metadata", convert.metadata,
+                          "KEY=VALUE for the safetensors __metadata__ (repeatable)")
+      ->allow_extra_args(false);
   convert_cmd->add_flag("--no-fsync", convert.no_fsync,
                         "Skip flushing to disk (faster; still never half-written)");
 

@@ -1,4 +1,4 @@
-// mnemo verify: every record's CRC, the structure and every tensor's bounds.
+// mnemo verify: every record's CRC (.pt zip), the structure and every tensor's bounds.
 #include <iostream>
 
 #include "commands.h"

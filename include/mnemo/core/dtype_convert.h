@@ -8,6 +8,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "mnemo/core/float8.h"
 #include "mnemo/core/half.h"
 
 namespace mnemo {
@@ -15,10 +16,12 @@ namespace detail {
 
 template <class T> struct is_complex_t : std::false_type {};
 template <class T> struct is_complex_t<std::complex<T>> : std::true_type {};
+// The floats narrower than float, stored as bit patterns and converted through float.
 template <class T> inline constexpr bool is_reduced_float_v =
-    std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
+    std::is_same_v<T, Half> || std::is_same_v<T, BFloat16> || std::is_same_v<T, Float8E4M3FN> ||
+    std::is_same_v<T, Float8E5M2>;
 
-// A real value in the widest type that holds it exactly: double, int64, uint64 or bool.
+// A real value in the widest type that holds it exactly: double, an integer type or bool.
 template <class From>
 auto widen_real(From value) {
   if constexpr (is_complex_t<From>::value) {

@@ -6,6 +6,10 @@
 // share the storage, exactly as PyTorch's do, so writes through one are seen through
 // the others. Operations that write into a tensor end in an underscore (copy_, fill_).
 //
+// With autograd's GradMode on, views and copies (clone, contiguous, to) of a tensor that
+// requires grad join its graph, and in-place writes that would corrupt a graph are
+// refused (see include/mnemo/autograd and docs/architecture.md).
+//
 // Sizes, strides and offsets are in elements. Negative dimension indices count from
 // the end (-1 is the last dimension). Misuse — a shape that cannot be viewed, an index
 // out of range, the wrong element type — throws kInvalidArgument saying what was
@@ -32,6 +36,9 @@ using Shape = std::vector<std::int64_t>;
 
 class Generator;
 struct TensorImpl;
+namespace autograd {
+class Node;
+}  // namespace autograd
 
 struct TensorOptions {
   DType dtype = DType::kFloat32;
@@ -70,6 +77,19 @@ class Tensor {
   const Tensor& set_requires_grad(bool requires_grad) const;
   Tensor grad() const;  // undefined until a gradient is set
   void set_grad(const Tensor& grad) const;
+
+  // --- autograd (include/mnemo/autograd) ------------------------------------------
+  // The node that computed this tensor; null for a leaf (a tensor the user made, or
+  // one computed while nothing required grad). Only a leaf's requires_grad can be
+  // changed, as in PyTorch.
+  const std::shared_ptr<autograd::Node>& grad_fn() const;
+  bool is_leaf() const { return grad_fn() == nullptr; }
+  // Which output of grad_fn() this tensor is.
+  std::uint32_t output_nr() const;
+  // autograd::backward({*this}, {gradient}, retain_graph): accumulates the gradient of
+  // this tensor into the grad() of the leaves it was computed from. `gradient` may be
+  // left out when this tensor has one element.
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
 
   // True when both handles are the same tensor.
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
@@ -112,7 +132,7 @@ class Tensor {
   Tensor squeeze(std::int64_t dim) const;
   Tensor flatten(std::int64_t start_dim = 0, std::int64_t end_dim = -1) const;
   Tensor as_strided(const Shape& sizes, const Shape& strides, std::int64_t storage_offset) const;
-  // The same data without requires_grad or gradient.
+  // The same data without requires_grad, gradient or history.
   Tensor detach() const;
 
   // --- copies and writes ------------------------------------------------------------

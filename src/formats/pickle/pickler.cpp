@@ -413,8 +413,12 @@ void Pickler::write_tensor(const Tensor& tensor) {
   }
   const std::optional<std::string_view> storage_class = storage_class_name(tensor.dtype());
   if (!storage_class) {
-    fail(ErrorCode::kUnsupported, "cannot pickle the tensor at ", path(), ": PyTorch 1.13 has no ",
-         "storage class for dtype ", dtype_name(tensor.dtype()), ", so it could not load it");
+    // PyTorch 2.x pickles these dtypes with _rebuild_tensor_v3 and an UntypedStorage,
+    // which 1.13 cannot load; mnemo writes what 1.13 reads.
+    fail(ErrorCode::kUnsupported, "cannot save the ", dtype_name(tensor.dtype()), " tensor at ",
+         path(), " as .pt: PyTorch 1.13 has no storage class for dtype ",
+         dtype_name(tensor.dtype()), ", so it could not load the file; convert the tensor first "
+         "(e.g. tensor.to(DType::kFloat32)), or save as .safetensors, which holds this dtype");
   }
   const StorageId id = name_storage_(tensor);
   write_global(kRebuildTensorV2Global);

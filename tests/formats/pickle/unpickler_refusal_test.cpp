@@ -119,13 +119,13 @@ TEST(UnpicklerRefusal, KnownUnsupportedGlobalsSayWhat) {
 }
 
 TEST(UnpicklerRefusal, UnsupportedTensorsAndPersistentIds) {
-  PickleBuilder float8;  // _rebuild_tensor_v3 with a dtype mnemo lacks
-  float8.proto().global("torch._utils", "_rebuild_tensor_v3").mark();
-  float8.storage_pid("UntypedStorage", "0", 4).op(Op::kBinPersId).binint(0).int_tuple({4});
-  float8.int_tuple({1}).op(Op::kNewFalse).op(Op::kEmptyDict).global("torch", "float8_e4m3fn");
-  float8.op(Op::kTuple).op(Op::kReduce).stop();
-  EXPECT_TRUE(throws_error([&] { run(float8); }, ErrorCode::kUnsupported,
-                           {"dtype torch.float8_e4m3fn are not supported"}));
+  PickleBuilder fnuz;  // _rebuild_tensor_v3 with a dtype mnemo lacks
+  fnuz.proto().global("torch._utils", "_rebuild_tensor_v3").mark();
+  fnuz.storage_pid("UntypedStorage", "0", 4).op(Op::kBinPersId).binint(0).int_tuple({4});
+  fnuz.int_tuple({1}).op(Op::kNewFalse).op(Op::kEmptyDict).global("torch", "float8_e4m3fnuz");
+  fnuz.op(Op::kTuple).op(Op::kReduce).stop();
+  EXPECT_TRUE(throws_error([&] { run(fnuz); }, ErrorCode::kUnsupported,
+                           {"dtype torch.float8_e4m3fnuz are not supported"}));
 
   auto with_metadata = [](const char* bit, bool set) {
     PickleBuilder b;

@@ -300,6 +300,31 @@ TEST(Unpickler, ParameterAndOldAndNewRebuildFunctions) {
   EXPECT_TRUE(list[5].as_tensor().requires_grad());   // with its state dropped
 }
 
+// PyTorch 2.x pickles its newer dtypes as an UntypedStorage (numel in bytes) and a dtype.
+TEST(Unpickler, RebuildTensorV3ReadsTheStorageDTypes) {
+  struct Case {
+    const char* name;
+    DType dtype;
+    int bytes;
+  };
+  for (const Case& c : {Case{"float8_e4m3fn", DType::kFloat8E4M3FN, 6},
+                        Case{"float8_e5m2", DType::kFloat8E5M2, 6},
+                        Case{"uint16", DType::kUInt16, 12}, Case{"uint32", DType::kUInt32, 24},
+                        Case{"uint64", DType::kUInt64, 48}}) {
+    SCOPED_TRACE(c.name);
+    PickleBuilder b;
+    b.proto().global("torch._utils", "_rebuild_tensor_v3").mark();
+    b.storage_pid("UntypedStorage", "0", c.bytes).op(Op::kBinPersId).binint(0).int_tuple({2, 3});
+    b.int_tuple({3, 1}).op(Op::kNewFalse).op(Op::kEmptyDict).global("torch", c.name);
+    b.op(Op::kTuple).op(Op::kReduce).stop();
+    ZeroStorages storages;
+    const Tensor t = unpickle(b.span(), storages.loader()).value.as_tensor();
+    EXPECT_EQ(t.dtype(), c.dtype);
+    EXPECT_EQ(t.sizes(), (Shape{2, 3}));
+    EXPECT_EQ(t.nbytes(), static_cast<std::size_t>(c.bytes));
+  }
+}
+
 TEST(Unpickler, RebuildFromTypeV2AndBuildOnTensorKeepTheTensor) {
   PickleBuilder b;
   b.proto();

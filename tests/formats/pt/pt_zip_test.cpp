@@ -115,6 +115,32 @@ TEST(PtZip, TensorsViewingOneStorageAsTwoDtypesAreRefused) {
   }
 }
 
+TEST(PtZip, DTypesPyTorch113CannotReadAreRefusedWithTheirPath) {
+  for (DType dtype : {DType::kUInt16, DType::kUInt32, DType::kUInt64, DType::kFloat8E4M3FN,
+                      DType::kFloat8E5M2}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    const Value value = Dict{{"model", Dict{{"w", zeros({2}, {.dtype = dtype})}}}};
+    try {
+      save_to_bytes(value);
+      ADD_FAILURE() << "saved";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+      EXPECT_THAT(e.what(), HasSubstr("cannot save the " + std::string(dtype_name(dtype)) +
+                                      " tensor at ['model']['w'] as .pt"));
+      EXPECT_THAT(e.what(), HasSubstr("PyTorch 1.13"));
+      EXPECT_THAT(e.what(), HasSubstr("DType::kFloat32"));
+      EXPECT_THAT(e.what(), HasSubstr(".safetensors"));
+    }
+    // The same value saves as safetensors, and converted to float32 as .pt.
+    EXPECT_EQ(load(save_to_bytes(value, FileFormat::kSafetensors))["model.w"].as_tensor().dtype(),
+              dtype);
+    EXPECT_NO_THROW(save_to_bytes(Dict{{"w", zeros({2}, {.dtype = dtype}).to(DType::kFloat32)}}));
+  }
+  testing::TempDir dir;
+  EXPECT_THROW(save(Dict{{"w", zeros({1}, {.dtype = DType::kUInt16})}}, dir / "x.pt"), Error);
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.pt"));
+}
+
 TEST(PtZip, ArchiveNameIsTheFileNameWithoutItsLastExtension) {
   EXPECT_EQ(pt::archive_name_for("dir/model.ckpt.pth"), "model.ckpt");
   EXPECT_EQ(pt::archive_name_for("noext"), "noext");

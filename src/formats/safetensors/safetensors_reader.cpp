@@ -1,0 +1,58 @@
+#include "formats/safetensors/safetensors_reader.h"
+
+#include "formats/safetensors/safetensors_header.h"
+
+namespace mnemo::safetensors {
+namespace {
+
+// safetensors has no device tags: every tensor was saved from host memory.
+constexpr std::string_view kSavedLocation = "cpu";
+
+Shape contiguous_strides_of(const Shape& shape) {
+  Shape strides(shape.size());
+  std::int64_t stride = 1;
+  for (std::size_t i = shape.size(); i-- > 0;) {
+    strides[i] = stride;
+    stride *= std::max<std::int64_t>(shape[i], 1);
+  }
+  return strides;
+}
+
+// The alignment an element needs to be read in place: its size, or its part's size for
+// complex numbers.
+std::size_t element_alignment(DType dtype) {
+  return is_complex(dtype) ? element_size(dtype) / 2 : element_size(dtype);
+}
+
+}  // namespace
+
+Value read(const io::ByteSource& source, const LoadOptions& options) {
+  SafetensorsInfo info = read_info(source);
+  const Device device = options.map_location.resolve(std::string(kSavedLocation));
+  const Storage mapped = options.mmap ? source.storage() : Storage();
+
+  Dict tensors;
+  tensors.reserve(info.tensors.size());
+  for (SafetensorsTensor& entry : info.tensors) {
+    // read_info checked that every range lies inside the file.
+    const std::uint64_t offset = info.data_offset + entry.data_begin;
+    const auto nbytes = static_cast<std::size_t>(entry.data_end - entry.data_begin);
+    Storage storage;
+    if (mapped.defined() &&
+        reinterpret_cast<std::uintptr_t>(mapped.data() + offset) % element_alignment(entry.dtype) ==
+            0) {
+      storage = mapped.slice(static_cast<std::size_t>(offset), nbytes);
+      if (!device.is_cpu()) storage = storage.with_device(device);
+    } else {
+      storage = Storage::allocate(nbytes, device);
+      if (nbytes > 0) source.read_at(offset, std::span(storage.mutable_data(), nbytes));
+    }
+    Shape strides = contiguous_strides_of(entry.shape);
+    tensors.insert_or_assign(
+        std::move(entry.name),
+        Tensor(std::move(storage), entry.dtype, std::move(entry.shape), std::move(strides)));
+  }
+  return tensors;
+}
+
+}  // namespace mnemo::safetensors
