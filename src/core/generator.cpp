@@ -143,4 +143,22 @@ Generator& default_generator() {
 
 void manual_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
 
+Tensor get_rng_state() {
+  const std::vector<std::uint8_t> bytes = default_generator().get_state();
+  Tensor state = empty({static_cast<std::int64_t>(bytes.size())}, {.dtype = DType::kUInt8});
+  std::memcpy(state.mutable_data_ptr(), bytes.data(), bytes.size());
+  return state;
+}
+
+void set_rng_state(const Tensor& state) {
+  MNEMO_CHECK(state.defined() && state.dtype() == DType::kUInt8 && state.dim() == 1,
+              "an RNG state is a 1-D uint8 tensor (from get_rng_state), got ",
+              state.defined() ? std::string(dtype_name(state.dtype())) + " of shape " +
+                                    shape_repr(state.sizes())
+                              : std::string("an undefined tensor"));
+  const Tensor bytes = state.contiguous();
+  default_generator().set_state(std::span(bytes.data<std::uint8_t>(),
+                                          static_cast<std::size_t>(bytes.numel())));
+}
+
 }  // namespace mnemo

@@ -13,6 +13,8 @@
 #include <span>
 #include <vector>
 
+#include "mnemo/core/tensor.h"
+
 namespace mnemo {
 
 class Generator {
@@ -59,5 +61,11 @@ class Generator {
 // The process-wide generator used when none is given (like torch.manual_seed's).
 Generator& default_generator();
 void manual_seed(std::uint64_t seed);
+
+// The default generator's whole state as a uint8 tensor, and back — what a training
+// checkpoint stores as "rng_state", like torch.get_rng_state / torch.set_rng_state.
+// set_rng_state throws kInvalidArgument (saying why) for a tensor get_rng_state did not make.
+Tensor get_rng_state();
+void set_rng_state(const Tensor& state);
 
 }  // namespace mnemo
