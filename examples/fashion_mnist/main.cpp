@@ -2,9 +2,11 @@
 // resume exactly, and evaluates state_dicts. Its flags and outputs are a contract other
 // tools drive (docs/mnemo-train.md). Exit codes: 0 success, 1 bad input, 2 usage.
 #include <CLI/CLI.hpp>
+#include <malloc.h>
 
 #include <iostream>
 
+#include "blas_kernels.h"
 #include "mnemo/core/error.h"
 #include "mnemo/core/value.h"
 #include "trainer.h"
@@ -75,6 +77,12 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mnemo::tools::use_native_blas_kernels(argv);
+  // Every step allocates and frees the same activations, some of several MiB: keep
+  // freed blocks in the heap for the next step rather than returning them to the
+  // kernel and faulting fresh zeroed pages in again.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   try {
     return run(argc, argv);
   } catch (const mnemo::Error& e) {

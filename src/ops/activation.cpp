@@ -2,6 +2,7 @@
 // activations, with their backward.
 #include <cmath>
 #include <numbers>
+#include <type_traits>
 
 #include "autograd/function.h"
 #include "mnemo/ops/elementwise.h"
@@ -64,6 +65,30 @@ T unary_grad(Unary kind, T g, T s) {
   return T{0};
 }
 
+// Calls fn(std::integral_constant<Unary, kind>{}).
+template <class Fn>
+decltype(auto) with_constant_kind(Unary kind, Fn fn) {
+  switch (kind) {
+    case Unary::kExp:
+      return fn(std::integral_constant<Unary, Unary::kExp>{});
+    case Unary::kLog:
+      return fn(std::integral_constant<Unary, Unary::kLog>{});
+    case Unary::kSqrt:
+      return fn(std::integral_constant<Unary, Unary::kSqrt>{});
+    case Unary::kRelu:
+      return fn(std::integral_constant<Unary, Unary::kRelu>{});
+    case Unary::kGelu:
+      return fn(std::integral_constant<Unary, Unary::kGelu>{});
+    case Unary::kGeluTanh:
+      return fn(std::integral_constant<Unary, Unary::kGeluTanh>{});
+    case Unary::kTanh:
+      return fn(std::integral_constant<Unary, Unary::kTanh>{});
+    case Unary::kSigmoid:
+      break;
+  }
+  return fn(std::integral_constant<Unary, Unary::kSigmoid>{});
+}
+
 class UnaryBackward : public autograd::Node {
  public:
   UnaryBackward(Unary kind, Tensor saved) : kind_(kind), saved_(std::move(saved)) {}
@@ -96,7 +121,11 @@ class UnaryBackward : public autograd::Node {
     const Unary kind = kind_;
     return {detail::dispatch_floating(g.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      return detail::map_binary<T>(g, saved_, [kind](T u, T s) { return unary_grad(kind, u, s); });
+      // The kind as a constant, so the element loop carries no switch.
+      return with_constant_kind(kind, [&](auto constant) {
+        return detail::map_binary<T>(
+            g, saved_, [](T u, T s) { return unary_grad(decltype(constant)::value, u, s); });
+      });
     })};
   }
 

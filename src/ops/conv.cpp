@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "autograd/function.h"
@@ -22,6 +23,17 @@ struct ConvGeometry {
   std::int64_t out_h, out_w;
   std::array<std::int64_t, 2> stride, padding, dilation;
 };
+
+// The output columns [lo, hi) whose tap, at column offset `dx` from ox * stride, falls
+// inside the input rather than on its padding.
+std::pair<std::int64_t, std::int64_t> valid_columns(const ConvGeometry& g, std::int64_t dx) {
+  const std::int64_t stride = g.stride[1];
+  // ox * stride + dx >= 0 from lo on, and <= width - 1 up to hi - 1.
+  const std::int64_t lo = dx >= 0 ? 0 : (-dx + stride - 1) / stride;
+  const std::int64_t last = g.width - 1 - dx;
+  const std::int64_t hi = last < 0 ? 0 : last / stride + 1;
+  return {std::min(lo, g.out_w), std::clamp(hi, std::min(lo, g.out_w), g.out_w)};
+}
 
 // Unrolls one group of one image (channels x height x width, contiguous) into cols,
 // row (c, i, j) holding the input under kernel tap (i, j) for every output position;
@@ -44,10 +56,14 @@ void im2col(const T* x, const ConvGeometry& g, T* cols) {
             continue;
           }
           const T* line = plane + y * g.width;
-          for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
-            const std::int64_t xx = ox * g.stride[1] + dx;
-            out[ox] = (xx >= 0 && xx < g.width) ? line[xx] : T{0};
+          const auto [lo, hi] = valid_columns(g, dx);
+          std::fill(out, out + lo, T{0});
+          if (g.stride[1] == 1) {
+            std::copy(line + lo + dx, line + hi + dx, out + lo);
+          } else {
+            for (std::int64_t ox = lo; ox < hi; ++ox) out[ox] = line[ox * g.stride[1] + dx];
           }
+          std::fill(out + hi, out + g.out_w, T{0});
         }
       }
     }
@@ -71,10 +87,8 @@ void col2im(const T* cols, const ConvGeometry& g, T* x) {
           if (y < 0 || y >= g.height) continue;
           const T* in = row + oy * g.out_w;
           T* line = plane + y * g.width;
-          for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
-            const std::int64_t xx = ox * g.stride[1] + dx;
-            if (xx >= 0 && xx < g.width) line[xx] += in[ox];
-          }
+          const auto [lo, hi] = valid_columns(g, dx);
+          for (std::int64_t ox = lo; ox < hi; ++ox) line[ox * g.stride[1] + dx] += in[ox];
         }
       }
     }

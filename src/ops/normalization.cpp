@@ -44,6 +44,23 @@ struct Statistics {
   std::vector<double> invstd;  // 1 / sqrt(var + eps)
 };
 
+// The sum of term(i) for i in [0, n), in double, over four interleaved partial sums:
+// independent chains the compiler can keep in vector registers, which one running
+// sum (a strict order of additions) would forbid.
+template <class Term>
+double sum_in_lanes(std::int64_t n, Term term) {
+  double lane[4] = {0.0, 0.0, 0.0, 0.0};
+  std::int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    lane[0] += term(i);
+    lane[1] += term(i + 1);
+    lane[2] += term(i + 2);
+    lane[3] += term(i + 3);
+  }
+  for (; i < n; ++i) lane[0] += term(i);
+  return (lane[0] + lane[1]) + (lane[2] + lane[3]);
+}
+
 Tensor batch_norm_forward(const Tensor& input, const Tensor& running_mean,
                           const Tensor& running_var, const Tensor& weight, const Tensor& bias,
                           bool training, double momentum, double eps, Statistics& used) {
@@ -80,21 +97,20 @@ Tensor batch_norm_forward(const Tensor& input, const Tensor& running_mean,
       for (std::int64_t n = 0; n < batch; ++n) {
         for (std::int64_t c = 0; c < channels; ++c) {
           const T* row = px + (n * channels + c) * spatial;
-          double s = 0.0;
-          for (std::int64_t i = 0; i < spatial; ++i) s += static_cast<double>(row[i]);
-          batch_mean[c] += s;
+          batch_mean[c] += sum_in_lanes(spatial, [row](std::int64_t i) {
+            return static_cast<double>(row[i]);
+          });
         }
       }
       for (double& m : batch_mean) m /= static_cast<double>(count);
       for (std::int64_t n = 0; n < batch; ++n) {
         for (std::int64_t c = 0; c < channels; ++c) {
           const T* row = px + (n * channels + c) * spatial;
-          double s = 0.0;
-          for (std::int64_t i = 0; i < spatial; ++i) {
-            const double d = static_cast<double>(row[i]) - batch_mean[c];
-            s += d * d;
-          }
-          batch_var[c] += s;
+          const double m = batch_mean[c];
+          batch_var[c] += sum_in_lanes(spatial, [row, m](std::int64_t i) {
+            const double d = static_cast<double>(row[i]) - m;
+            return d * d;
+          });
         }
       }
       for (double& v : batch_var) v /= static_cast<double>(count);  // biased, to normalise
@@ -207,38 +223,50 @@ class BatchNormBackward : public autograd::Node {
     const std::int64_t spatial =
         channels == 0 || batch == 0 ? 0 : input_.numel() / (batch * channels);
     const auto c_count = static_cast<std::size_t>(channels);
-    const std::vector<double> x = detail::to_doubles(input_);
-    const std::vector<double> g = detail::to_doubles(grads.at(0));
+    const Tensor g = grads.at(0).to(input_.dtype()).contiguous();
     std::vector<double> sum_g(c_count, 0.0), sum_gx(c_count, 0.0);
-    for (std::int64_t n = 0; n < batch; ++n) {
-      for (std::size_t c = 0; c < c_count; ++c) {
-        const std::int64_t at = (n * channels + static_cast<std::int64_t>(c)) * spatial;
-        for (std::int64_t i = at; i < at + spatial; ++i) {
-          sum_g[c] += g[i];
-          sum_gx[c] += g[i] * (x[i] - stats_.mean[c]) * stats_.invstd[c];
-        }
-      }
-    }
-    Tensor dx, dw, db;
-    if (needs_input_grad(0)) {
-      const double count = static_cast<double>(batch * spatial);
-      std::vector<double> d(x.size());
+    Tensor dx;
+    if (needs_input_grad(0)) dx = empty(input_.sizes(), {.dtype = input_.dtype()});
+    detail::dispatch_floating(input_.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T* px = input_.data<T>();
+      const T* pg = g.data<T>();
       for (std::int64_t n = 0; n < batch; ++n) {
         for (std::size_t c = 0; c < c_count; ++c) {
-          const double scale = weight_[c] * stats_.invstd[c];
           const std::int64_t at = (n * channels + static_cast<std::int64_t>(c)) * spatial;
-          for (std::int64_t i = at; i < at + spatial; ++i) {
-            if (training_) {
-              const double xh = (x[i] - stats_.mean[c]) * stats_.invstd[c];
-              d[i] = scale * (g[i] - sum_g[c] / count - xh * sum_gx[c] / count);
-            } else {
-              d[i] = scale * g[i];
-            }
+          const T* xr = px + at;
+          const T* gr = pg + at;
+          const double mean = stats_.mean[c];
+          sum_g[c] += sum_in_lanes(spatial, [gr](std::int64_t i) { return static_cast<double>(gr[i]); });
+          sum_gx[c] += sum_in_lanes(spatial, [xr, gr, mean](std::int64_t i) {
+            return static_cast<double>(gr[i]) * (static_cast<double>(xr[i]) - mean);
+          });
+        }
+      }
+      for (std::size_t c = 0; c < c_count; ++c) sum_gx[c] *= stats_.invstd[c];
+      if (!dx.defined()) return;
+      // dx = a g - b (x - mean) - k per channel, with a = w invstd and, when training,
+      // b = a invstd sum(g xh) / M and k = a sum(g) / M.
+      const double count = static_cast<double>(batch * spatial);
+      T* pd = dx.mutable_data<T>();
+      for (std::int64_t n = 0; n < batch; ++n) {
+        for (std::size_t c = 0; c < c_count; ++c) {
+          const std::int64_t at = (n * channels + static_cast<std::int64_t>(c)) * spatial;
+          const double a = weight_[c] * stats_.invstd[c];
+          const double b = training_ ? a * stats_.invstd[c] * sum_gx[c] / count : 0.0;
+          const double k = training_ ? a * sum_g[c] / count : 0.0;
+          const double mean = stats_.mean[c];
+          const T* xr = px + at;
+          const T* gr = pg + at;
+          T* dr = pd + at;
+          for (std::int64_t i = 0; i < spatial; ++i) {
+            dr[i] = static_cast<T>(a * static_cast<double>(gr[i]) -
+                                   b * (static_cast<double>(xr[i]) - mean) - k);
           }
         }
       }
-      dx = detail::from_doubles(d, input_.sizes(), input_.dtype());
-    }
+    });
+    Tensor dw, db;
     if (needs_input_grad(1)) dw = detail::from_doubles(sum_gx, {channels}, DType::kFloat64);
     if (needs_input_grad(2)) db = detail::from_doubles(sum_g, {channels}, DType::kFloat64);
     return {dx, dw, db};

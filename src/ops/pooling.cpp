@@ -103,8 +103,45 @@ PoolGeometry pool_geometry(const char* op, const Tensor& input, const Pool2dOpti
 // The element each max-pooling output picks, as an index into its (H, W) plane: the
 // first maximum in window order (ties keep the earlier one), or the last NaN, which
 // PyTorch's CPU kernel picks too; the window's first element when all are -inf.
+// max_pool_plane where every window lies inside the input: the window starts at its
+// first element, and no tap needs a bounds check.
+template <class T>
+void max_pool_plane_inside(const T* x, const PoolGeometry& g, T* out, std::int64_t* index) {
+  const std::int64_t width = g.width;
+  const std::int64_t row_step = g.dilation[0] * width, col_step = g.dilation[1];
+  for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
+    for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
+      const std::int64_t first = oy * g.stride[0] * width + ox * g.stride[1];
+      T best = x[first];
+      std::int64_t best_at = first;
+      for (std::int64_t i = 0; i < g.kernel[0]; ++i) {
+        const std::int64_t row = first + i * row_step;
+        for (std::int64_t j = 0; j < g.kernel[1]; ++j) {
+          const T v = x[row + j * col_step];
+          // Selects rather than a branch: which tap wins is data, and unpredictable.
+          const bool take = v > best || v != v;  // v != v: NaN propagates, as in PyTorch
+          best = take ? v : best;
+          best_at = take ? row + j * col_step : best_at;
+        }
+      }
+      out[oy * g.out_w + ox] = best;
+      if (index != nullptr) index[oy * g.out_w + ox] = best_at;
+    }
+  }
+}
+
 template <class T>
 void max_pool_plane(const T* x, const PoolGeometry& g, T* out, std::int64_t* index) {
+  // Without padding, and with every window ending inside the input (no ceil-mode
+  // overhang), no tap needs a bounds check.
+  const bool inside =
+      g.padding == std::array<std::int64_t, 2>{0, 0} &&
+      (g.out_h - 1) * g.stride[0] + (g.kernel[0] - 1) * g.dilation[0] < g.height &&
+      (g.out_w - 1) * g.stride[1] + (g.kernel[1] - 1) * g.dilation[1] < g.width;
+  if (inside) {
+    max_pool_plane_inside(x, g, out, index);
+    return;
+  }
   for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
     for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
       T best = -std::numeric_limits<T>::infinity();
