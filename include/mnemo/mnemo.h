@@ -3,6 +3,7 @@
 #pragma once
 
 #include "mnemo/autograd.h"          // IWYU pragma: export
+#include "mnemo/checkpoint/model_file.h"  // IWYU pragma: export
 #include "mnemo/core/device.h"       // IWYU pragma: export
 #include "mnemo/core/dtype.h"        // IWYU pragma: export
 #include "mnemo/core/error.h"        // IWYU pragma: export

@@ -9,5 +9,6 @@
 #include "mnemo/nn/init.h"           // IWYU pragma: export
 #include "mnemo/nn/linear.h"         // IWYU pragma: export
 #include "mnemo/nn/module.h"         // IWYU pragma: export
+#include "mnemo/nn/module_registry.h"  // IWYU pragma: export
 #include "mnemo/nn/normalization.h"  // IWYU pragma: export
 #include "mnemo/nn/pooling.h"        // IWYU pragma: export

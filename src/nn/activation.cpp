@@ -32,4 +32,10 @@ std::string Flatten::extra_repr() const {
   return "start_dim=" + std::to_string(start_dim) + ", end_dim=" + std::to_string(end_dim);
 }
 
+Value GELU::config() const { return Dict{{"approximate", approximate ? "tanh" : "none"}}; }
+
+Value Dropout::config() const { return Dict{{"p", p}}; }
+
+Value Flatten::config() const { return Dict{{"start_dim", start_dim}, {"end_dim", end_dim}}; }
+
 }  // namespace mnemo::nn

@@ -80,4 +80,14 @@ void BatchNorm::upgrade_state(const std::string& prefix, std::optional<std::int6
   }
 }
 
+Value BatchNorm::config() const {
+  Value momentum;  // None: a cumulative moving average
+  if (options.momentum) momentum = *options.momentum;
+  return Dict{{"num_features", num_features},
+              {"eps", options.eps},
+              {"momentum", std::move(momentum)},
+              {"affine", options.affine},
+              {"track_running_stats", options.track_running_stats}};
+}
+
 }  // namespace mnemo::nn

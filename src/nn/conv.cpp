@@ -60,4 +60,16 @@ std::string Conv2d::extra_repr() const {
   return text;
 }
 
+Value Conv2d::config() const {
+  auto pair = [](const std::array<std::int64_t, 2>& v) { return List{v[0], v[1]}; };
+  return Dict{{"in_channels", in_channels},
+              {"out_channels", out_channels},
+              {"kernel_size", pair(kernel_size)},
+              {"stride", pair(options.stride)},
+              {"padding", pair(options.padding)},
+              {"dilation", pair(options.dilation)},
+              {"groups", options.groups},
+              {"bias", options.bias}};
+}
+
 }  // namespace mnemo::nn

@@ -33,4 +33,12 @@ std::string Embedding::extra_repr() const {
   return text;
 }
 
+Value Embedding::config() const {
+  Value padding;  // None: no padding row
+  if (padding_idx) padding = *padding_idx;
+  return Dict{{"num_embeddings", num_embeddings},
+              {"embedding_dim", embedding_dim},
+              {"padding_idx", std::move(padding)}};
+}
+
 }  // namespace mnemo::nn

@@ -34,4 +34,10 @@ std::string Linear::extra_repr() const {
          ", bias=" + detail::py_bool(bias.defined());
 }
 
+Value Linear::config() const {
+  return Dict{{"in_features", in_features},
+              {"out_features", out_features},
+              {"bias", bias.defined()}};
+}
+
 }  // namespace mnemo::nn

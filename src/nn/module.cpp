@@ -254,6 +254,8 @@ void Module::set_extra_state(const Value&) {
        "together");
 }
 
+Value Module::config() const { return Dict{}; }
+
 void Module::upgrade_state(const std::string&, std::optional<std::int64_t>, const StateDict&,
                            StateDict&) const {}
 

@@ -23,4 +23,12 @@ std::string LayerNorm::extra_repr() const {
          ", elementwise_affine=" + detail::py_bool(elementwise_affine);
 }
 
+Value LayerNorm::config() const {
+  List shape;
+  for (std::int64_t size : normalized_shape) shape.emplace_back(size);
+  return Dict{{"normalized_shape", std::move(shape)},
+              {"eps", eps},
+              {"elementwise_affine", elementwise_affine}};
+}
+
 }  // namespace mnemo::nn

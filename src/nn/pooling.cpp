@@ -6,6 +6,7 @@ namespace mnemo::nn {
 namespace {
 
 std::array<std::int64_t, 2> both(std::int64_t v) { return {v, v}; }
+List pair(const std::array<std::int64_t, 2>& v) { return List{v[0], v[1]}; }
 
 }  // namespace
 
@@ -50,5 +51,23 @@ Tensor AdaptiveAvgPool2d::forward(const Tensor& input) {
 std::string AdaptiveAvgPool2d::extra_repr() const {
   return "output_size=" + detail::py_int_or_pair(output_size);
 }
+
+Value MaxPool2d::config() const {
+  return Dict{{"kernel_size", pair(options.kernel_size)},
+              {"stride", pair(options.stride.value_or(options.kernel_size))},
+              {"padding", pair(options.padding)},
+              {"dilation", pair(options.dilation)},
+              {"ceil_mode", options.ceil_mode}};
+}
+
+Value AvgPool2d::config() const {
+  return Dict{{"kernel_size", pair(options.kernel_size)},
+              {"stride", pair(options.stride.value_or(options.kernel_size))},
+              {"padding", pair(options.padding)},
+              {"ceil_mode", options.ceil_mode},
+              {"count_include_pad", options.count_include_pad}};
+}
+
+Value AdaptiveAvgPool2d::config() const { return Dict{{"output_size", pair(output_size)}}; }
 
 }  // namespace mnemo::nn

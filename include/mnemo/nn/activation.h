@@ -17,6 +17,7 @@ class GELU : public Module {
   explicit GELU(bool approximate = false) : Module("GELU"), approximate(approximate) {}
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  Value config() const override;  // {approximate: "none" or "tanh"}, PyTorch's strings
   bool approximate;
 };
 
@@ -39,6 +40,8 @@ class Dropout : public Module {
   explicit Dropout(double p = 0.5, Generator* generator = nullptr);
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  // {p}. The generator is not part of it: a rebuilt Dropout draws from the default one.
+  Value config() const override;
   double p;
   Generator* generator;
 };
@@ -49,6 +52,7 @@ class Flatten : public Module {
       : Module("Flatten"), start_dim(start_dim), end_dim(end_dim) {}
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  Value config() const override;  // {start_dim, end_dim}
   std::int64_t start_dim;
   std::int64_t end_dim;
 };

@@ -23,6 +23,8 @@ class BatchNorm : public Module {
  public:
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  // {num_features, eps, momentum (None for a cumulative average), affine, track_running_stats}
+  Value config() const override;
   std::int64_t version() const override { return 2; }
   void reset_running_stats();
   void reset_parameters();

@@ -27,6 +27,8 @@ class Conv2d : public Module {
 
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  // {in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias}
+  Value config() const override;
   void reset_parameters();
 
   std::int64_t in_channels;

@@ -17,6 +17,8 @@ class Embedding : public Module {
   // indices: an integer tensor of any shape -> (*indices.shape, embedding_dim).
   Tensor forward(const Tensor& indices) override;
   std::string extra_repr() const override;
+  // {num_embeddings, embedding_dim, padding_idx (None or the non-negative row)}
+  Value config() const override;
 
   std::int64_t num_embeddings;
   std::int64_t embedding_dim;

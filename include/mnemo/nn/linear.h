@@ -12,6 +12,7 @@ class Linear : public Module {
 
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  Value config() const override;  // {in_features, out_features, bias}
   void reset_parameters();
 
   std::int64_t in_features;

@@ -141,6 +141,13 @@ class Module {
   virtual Tensor forward(const Tensor& input);
   Tensor operator()(const Tensor& input) { return forward(input); }
 
+  // --- architecture (save_model; see nn/module_registry.h) --------------------------------
+  // The arguments this module's registered factory rebuilds it from: a dict of plain
+  // values (int, float, bool, str, None, lists of them), field name -> value. Built-in
+  // layers use PyTorch's argument names ({"in_features": 784, "out_features": 256,
+  // "bias": true}). The default, an empty dict, suits a module built without arguments.
+  virtual Value config() const;
+
   // PyTorch-style text: "Net(\n  (fc1): Linear(in_features=784, out_features=256, bias=True)\n)".
   std::string repr() const;
   // The part inside the parentheses for a leaf module ("in_features=784, ...").
@@ -157,6 +164,7 @@ class Module {
 
  private:
   friend class StateDictLoader;
+  friend class ModuleRegistry;  // walks children_ as state_dict does, shared ones included
 
   void check_new_member_name(const std::string& name, const char* kind) const;
   ModulePtr add_child(std::string name, ModulePtr module);

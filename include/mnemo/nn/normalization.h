@@ -12,6 +12,7 @@ class LayerNorm : public Module {
 
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  Value config() const override;  // {normalized_shape, eps, elementwise_affine}
 
   Shape normalized_shape;
   double eps;

@@ -16,6 +16,7 @@ class MaxPool2d : public Module {
   explicit MaxPool2d(Pool2dOptions options) : Module("MaxPool2d"), options(options) {}
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  Value config() const override;  // {kernel_size, stride, padding, dilation, ceil_mode}
   Pool2dOptions options;
 };
 
@@ -27,6 +28,7 @@ class AvgPool2d : public Module {
   explicit AvgPool2d(Pool2dOptions options) : Module("AvgPool2d"), options(options) {}
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  Value config() const override;  // {kernel_size, stride, padding, ceil_mode, count_include_pad}
   Pool2dOptions options;
 };
 
@@ -38,6 +40,7 @@ class AdaptiveAvgPool2d : public Module {
       : AdaptiveAvgPool2d(std::array<std::int64_t, 2>{output_size, output_size}) {}
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
+  Value config() const override;  // {output_size}
   std::array<std::int64_t, 2> output_size;
 };
 
