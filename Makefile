@@ -1,8 +1,9 @@
 # The two commands: `make demo` and `make test`. Each installs what is missing first.
+# `make bench` builds the same way, then runs the benchmarks in bench/ against PyTorch.
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build demo test clean
+.PHONY: all deps configure build demo test bench clean
 
 all: build
 
@@ -16,10 +17,13 @@ build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 demo: build
-	$(BUILD_DIR)/bin/mnemo-demo
+	scripts/demo $(BUILD_DIR)
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+bench: build
+	bench/run_all $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

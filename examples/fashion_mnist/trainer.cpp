@@ -1,5 +1,7 @@
 #include "trainer.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -17,6 +19,7 @@ namespace fashion_mnist {
 namespace {
 
 namespace optim = mnemo::optim;
+using Clock = std::chrono::steady_clock;
 using mnemo::Dict;
 using mnemo::Tensor;
 using mnemo::Value;
@@ -76,6 +79,12 @@ Position restore(const Value& checkpoint, mnemo::nn::Module& model, optim::Optim
                   checkpoint["global_step"].as_int()};
 }
 
+// "step 1400 (next: epoch 2, batch 463)", counting epochs and batches from 1 for people.
+std::string where(const Position& p) {
+  return "step " + std::to_string(p.global_step) + " (next: epoch " + std::to_string(p.epoch + 1) +
+         ", batch " + std::to_string(p.batch + 1) + ")";
+}
+
 // How many rows of `logits` have their largest value at the label.
 std::int64_t count_correct(const Tensor& logits, const Tensor& labels) {
   const Tensor predicted = mnemo::argmax(logits, 1);
@@ -120,15 +129,14 @@ void train(const TrainOptions& options) {
       }
       if (latest) {
         position = restore(latest->value, *model, *optimizer);
-        std::cout << "resumed from " << latest->path.string() << " (step " << position.global_step
-                  << ", epoch " << position.epoch << ", batch " << position.batch << ")\n";
+        std::cout << "resumed from " << latest->path.string() << " at " << where(position) << "\n";
       } else {
         std::cout << "no checkpoint in " << options.checkpoint_dir << ": starting afresh\n";
       }
     } else {
       position = restore(mnemo::load(options.resume, {.map_location = mnemo::Device::cpu()}),
                          *model, *optimizer);
-      std::cout << "resumed from " << options.resume << " (step " << position.global_step << ")\n";
+      std::cout << "resumed from " << options.resume << " at " << where(position) << "\n";
     }
   }
 
@@ -138,14 +146,19 @@ void train(const TrainOptions& options) {
       std::min(options.epochs * batches, options.max_steps.value_or(options.epochs * batches));
   std::cout << "training " << options.model << " on " << dataset.size() << " images ("
             << batches << " batches of " << options.batch_size << " per epoch) with "
-            << optimizer->name() << ", " << total_steps << " steps in all\n";
+            << optimizer->name() << ", " << total_steps << " steps in all" << std::endl;
 
   double last_loss = 0;
+  const std::int64_t first_step = position.global_step;
+  const Clock::time_point train_start = Clock::now();
   while (position.epoch < options.epochs && position.global_step < total_steps) {
     mnemo::tools::ProgressBar bar("epoch " + std::to_string(position.epoch + 1), batches,
                                   stderr, options.quiet);
     double loss_sum = 0;
     std::int64_t correct = 0, seen = 0, batches_done = 0;
+    const Clock::time_point epoch_start = Clock::now();
+    // Without a terminal, a plain line every tenth of an epoch.
+    const std::int64_t plain_every = std::max<std::int64_t>(1, batches / 10);
     model->train();
     for (; position.batch < batches && position.global_step < total_steps; ++position.batch) {
       const Batch batch = loader.batch(position.epoch, position.batch);
@@ -164,10 +177,17 @@ void train(const TrainOptions& options) {
       log.write(position.global_step, position.epoch, last_loss,
                 optimizer->param_groups().front().lr());
 
-      char status[96];
-      std::snprintf(status, sizeof(status), "loss %.4f acc %.3f", loss_sum / batches_done,
-                    static_cast<double>(correct) / seen);
+      const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+      char status[128];
+      std::snprintf(status, sizeof(status), "loss %.4f acc %.3f %.0f img/s",
+                    loss_sum / batches_done, static_cast<double>(correct) / seen,
+                    seconds > 0 ? static_cast<double>(seen) / seconds : 0.0);
       bar.update(static_cast<std::uint64_t>(position.batch + 1), status);
+      if (!bar.enabled() && !options.quiet && (position.batch + 1) % plain_every == 0) {
+        std::cout << "epoch " << position.epoch + 1 << " batch " << position.batch + 1 << "/"
+                  << batches << " step " << position.global_step << "/" << total_steps << ": "
+                  << status << std::endl;
+      }
 
       if (manager && options.save_every_steps > 0 &&
           position.global_step % options.save_every_steps == 0) {
@@ -184,11 +204,16 @@ void train(const TrainOptions& options) {
       bar.finish(status);
       std::cout << "epoch " << position.epoch + 1 << ": mean loss " << loss_sum / batches_done
                 << ", train accuracy " << static_cast<double>(correct) / seen << " (step "
-                << position.global_step << ")\n";
+                << position.global_step << ")" << std::endl;
       ++position.epoch;
       position.batch = 0;
     }
   }
+  // The training loop's own time (data loading and start-up excluded), as a JSON line
+  // that benchmarks read.
+  std::cout << "{\"steps\": " << position.global_step - first_step << ", \"train_seconds\": "
+            << mnemo::repr_double(std::chrono::duration<double>(Clock::now() - train_start).count())
+            << "}" << std::endl;
   if (manager) {
     manager->save(position.global_step,
                   checkpoint_of(*model, *optimizer, position, position.epoch, last_loss));
