@@ -10,21 +10,18 @@
 #include "mnemo/ops.h"
 #include "mnemo/version.h"
 #include "support/python.h"
+#include "support/errors.h"
 
 namespace mnemo {
 namespace {
+
+using mnemo::testing::ErrorWith;
 
 using mnemo::testing::TempDir;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Property;
 using ::testing::Throws;
-
-template <class... Fragments>
-auto ErrorWith(ErrorCode code, Fragments... fragments) {
-  return Throws<Error>(
-      AllOf(Property(&Error::code, code), Property(&Error::what, HasSubstr(fragments))...));
-}
 
 std::shared_ptr<nn::Sequential> make_mlp() {
   return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{

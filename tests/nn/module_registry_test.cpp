@@ -4,21 +4,17 @@
 #include <gtest/gtest.h>
 
 #include "mnemo/nn.h"
+#include "support/errors.h"
 
 namespace mnemo::nn {
 namespace {
+
+using mnemo::testing::ErrorWith;
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Property;
 using ::testing::Throws;
-
-// Matches a mnemo::Error with `code` whose message contains every fragment.
-template <class... Fragments>
-auto ErrorWith(ErrorCode code, Fragments... fragments) {
-  return Throws<Error>(
-      AllOf(Property(&Error::code, code), Property(&Error::what, HasSubstr(fragments))...));
-}
 
 // A user module whose children follow from its config.
 struct Block : Module {

@@ -4,21 +4,14 @@
 #include <gtest/gtest.h>
 
 #include "mnemo/optim.h"
+#include "support/errors.h"
 
 namespace mnemo::optim {
 namespace {
 
-using ::testing::HasSubstr;
+using mnemo::testing::error_of;
 
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using ::testing::HasSubstr;
 
 // An Adam with two groups ([a, b] and [c]) that has taken one step on a and c.
 struct Trained {

@@ -8,22 +8,15 @@
 
 #include "mnemo/optim.h"
 #include "optim/python_number.h"
+#include "support/errors.h"
 
 namespace mnemo::optim {
 namespace {
 
+using mnemo::testing::error_of;
+
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
-
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 struct Fixture {
   Tensor p = zeros({1});

@@ -7,23 +7,16 @@
 #include <gtest/gtest.h>
 
 #include "mnemo/optim.h"
+#include "support/errors.h"
 
 namespace mnemo::optim {
 namespace {
 
+using mnemo::testing::error_of;
+
 using ::testing::HasSubstr;
 
 Tensor param(Shape sizes, float value = 1.0f) { return full(sizes, value); }
-
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(Number, KeepsIntAndFloatApart) {
   EXPECT_TRUE(Number(0).is_int());

@@ -2,40 +2,19 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
 #include <array>
 #include <cstdio>
 #include <fstream>
 
+#include "cli_run.h"
 #include "mnemo/core/value_json.h"
 #include "mnemo/serialize.h"
-#include "support/python.h"
 
 namespace mnemo::testing {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-struct CliRun {
-  int exit_code;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-CliRun mnemo_cli(const std::string& args) {
-  TempDir capture;
-  const std::string command = std::string(MNEMO_CLI_PATH) + " " + args + " >" +
-                              (capture / "out").string() + " 2>" + (capture / "err").string();
-  const int status = std::system(command.c_str());
-  auto slurp = [](const std::filesystem::path& p) {
-    std::ifstream in(p);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  };
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(capture / "out"),
-          slurp(capture / "err")};
-}
 
 class MnemoCli : public ::testing::Test {
  protected:
@@ -55,8 +34,9 @@ TEST_F(MnemoCli, InspectShowsTheTreeAndTotals) {
   const CliRun run = mnemo_cli("inspect " + (dir_ / "ckpt.pt").string());
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("(pt-zip)"));
-  EXPECT_THAT(run.out, HasSubstr("  model: OrderedDict (2 items)\n"));
-  EXPECT_THAT(run.out, HasSubstr("    fc.weight: float32 [2, 3] cpu 24 B\n"));
+  EXPECT_THAT(run.out, HasSubstr("  model: OrderedDict (2 items), 2 tensors, 8 params, 32 B\n"
+                                 "    fc: 2 tensors, 8 params, 32 B\n"
+                                 "      weight: float32 [2, 3] cpu 24 B\n"));
   EXPECT_THAT(run.out, HasSubstr("  epoch: int 3\n"));
   EXPECT_THAT(run.out, HasSubstr("total: 2 tensors, 8 elements, 32 B in 2 storages"));
 }
@@ -94,6 +74,15 @@ TEST_F(MnemoCli, VerifyAcceptsAGoodFileAndRejectsADamagedOne) {
   EXPECT_THAT(bad.err, StartsWith("mnemo: error: "));
   EXPECT_THAT(bad.err, HasSubstr("CRC"));
   EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1);  // one line
+}
+
+TEST_F(MnemoCli, VerifyGolden) {
+  const CliRun run = mnemo_cli("verify ckpt.pt", dir_.path());
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out,
+            "ckpt.pt: OK (pt-zip, 4 records with valid CRC-32, 2 tensors within bounds, 32 B of "
+            "storage)\n");
+  EXPECT_EQ(run.err, "");
 }
 
 TEST_F(MnemoCli, ConvertRewritesKeepingContent) {
@@ -148,7 +137,7 @@ TEST_F(MnemoCli, ConvertPtToSafetensorsAndBack) {
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_THAT(refused.err, HasSubstr("cannot save ['epoch'] (an int) as safetensors"));
   EXPECT_THAT(refused.err, HasSubstr("such as ['model']"));
-  EXPECT_THAT(refused.err, HasSubstr("--select"));
+  EXPECT_THAT(refused.err, HasSubstr("--only KEY"));
   EXPECT_FALSE(std::filesystem::exists(st));
 
   const CliRun to_st = mnemo_cli("convert --no-fsync --select model --metadata format=pt " +

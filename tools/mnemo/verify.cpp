@@ -3,17 +3,24 @@
 
 #include "commands.h"
 #include "mnemo/serialize.h"
+#include "progress.h"
 
 namespace mnemo::cli {
 
 int run_verify(const VerifyArgs& args) {
-  const VerifyReport report = verify(args.file);
+  VerifyReport report;
+  {
+    // verify() reads the whole file in one call and reports no progress: a status line
+    // says what is happening, without a made-up percentage.
+    const Status status("verifying " + args.file, args.quiet);
+    report = verify(args.file);
+  }
   std::cout << args.file << ": OK (" << file_format_name(report.format);
   if (report.format == FileFormat::kPtZip) {
     std::cout << ", " << grouped(report.records) << " records with valid CRC-32";
   }
-  std::cout << ", " << grouped(report.tensors) << (report.tensors == 1 ? " tensor" : " tensors")
-            << " within bounds, " << human_bytes(report.storage_bytes) << " of storage)\n";
+  std::cout << ", " << plural(report.tensors, "tensor") << " within bounds, "
+            << human_bytes(report.storage_bytes) << " of storage)\n";
   return kExitOk;
 }
 
