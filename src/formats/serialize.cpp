@@ -151,7 +151,8 @@ Value load(const std::filesystem::path& path, const LoadOptions& options) {
       io::MemorySource mapped(Storage::map_file(path, MapMode::kReadOnly), path.string());
       return pt::read_legacy(mapped, options);
     }
-    case FileFormat::kSafetensors: return safetensors::read(HeadCachedSource(file, head), options);
+    case FileFormat::kSafetensors:
+      return safetensors::read(HeadCachedSource(file, head), options, &file);
   }
   return {};
 }

@@ -23,6 +23,10 @@ namespace mnemo::io {
 
 namespace {
 
+// A durable write starts the disk writing every this many bytes, so that by the time
+// commit() flushes the file most of it is already on its way (sync_file_range).
+constexpr std::uint64_t kWritebackChunk = std::uint64_t{32} << 20;
+
 // The longest file name most Linux filesystems accept (NAME_MAX).
 constexpr std::size_t kMaxNameBytes = 255;
 constexpr std::string_view kTempInfix = ".tmp-";
@@ -175,12 +179,29 @@ void AtomicFileWriter::write(std::span<const ConstBytes> pieces) {
   }
   std::size_t next = 0;  // first iovec not yet fully written
   while (next < iov.size()) {
-    const int count = static_cast<int>(std::min<std::size_t>(iov.size() - next, IOV_MAX));
+    int count = static_cast<int>(std::min<std::size_t>(iov.size() - next, IOV_MAX));
+    // A durable write goes out in slices of kWritebackChunk, so that the disk starts on
+    // each while the next is copied (see sync_file_range below).
+    iovec first = iov[next];
+    if (options_.fsync) {
+      std::uint64_t bytes = 0;
+      int fitting = 0;
+      while (fitting < count && bytes + iov[next + fitting].iov_len <= kWritebackChunk) {
+        bytes += iov[next + fitting].iov_len;
+        ++fitting;
+      }
+      if (fitting == 0) {
+        first.iov_len = kWritebackChunk;  // one large piece: its first slice
+        count = 1;
+      } else {
+        count = fitting;
+      }
+    }
     ssize_t written;
     int err = 0;
     {
       SigxfszBlock guard;
-      written = ::writev(fd_, iov.data() + next, count);
+      written = count == 1 ? ::writev(fd_, &first, 1) : ::writev(fd_, iov.data() + next, count);
       if (written < 0) {
         err = errno;
         if (err == EFBIG) guard.discard_raised_signal();
@@ -198,7 +219,13 @@ void AtomicFileWriter::write(std::span<const ConstBytes> pieces) {
       fail(ErrorCode::kIo, "cannot write '", path_.string(), "' (", done,
            " bytes written so far): ", reason(err));
     }
+    const std::uint64_t before = position_;
     position_ += static_cast<std::uint64_t>(written);
+    if (options_.fsync && before / kWritebackChunk != position_ / kWritebackChunk) {
+      // Start writing what is dirty so far; it does not wait for the disk. Only a hint:
+      // commit()'s fsync is what makes the file durable, and reports any error.
+      (void)::sync_file_range(fd_, 0, static_cast<off_t>(position_), SYNC_FILE_RANGE_WRITE);
+    }
     // Skip the pieces that went out whole, then trim the one that went out in part.
     auto left = static_cast<std::size_t>(written);
     while (next < iov.size() && left >= iov[next].iov_len) {

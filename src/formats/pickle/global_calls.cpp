@@ -36,20 +36,21 @@ std::string shape_text(const Shape& shape) {
 // the argument.
 class Args {
  public:
-  Args(ObjectGraph& graph, const Context& context, std::string callee,
+  // `callee` names the function in messages; it must outlive the Args.
+  Args(ObjectGraph& graph, const Context& context, std::string_view callee,
        const std::vector<Item>& items, std::uint64_t offset)
-      : graph_(graph), context_(context), callee_(std::move(callee)), items_(items),
+      : graph_(graph), context_(context), callee_(callee), items_(items),
         offset_(offset) {}
 
   std::size_t size() const { return items_.size(); }
   const Item& operator[](std::size_t i) const { return items_[i]; }
-  const std::string& callee() const { return callee_; }
+  std::string callee() const { return std::string(callee_); }
 
   void expect_count(std::size_t low, std::size_t high) const {
     if (items_.size() < low || items_.size() > high) {
       const std::string range =
           low == high ? std::to_string(low) : std::to_string(low) + " to " + std::to_string(high);
-      fail(ErrorCode::kCorrupt, callee_ + " takes " + range + " arguments, got " +
+      fail(ErrorCode::kCorrupt, callee() + " takes " + range + " arguments, got " +
                                     std::to_string(items_.size()));
     }
   }
@@ -59,7 +60,7 @@ class Args {
   }
 
   [[noreturn]] void fail_type(std::size_t i, std::string_view name, std::string_view expected) const {
-    fail(ErrorCode::kCorrupt, callee_ + ": argument " + std::to_string(i + 1) + " (" +
+    fail(ErrorCode::kCorrupt, callee() + ": argument " + std::to_string(i + 1) + " (" +
                                   std::string(name) + ") must be " + std::string(expected) +
                                   ", got " + with_article(graph_.type_name(items_[i])));
   }
@@ -92,7 +93,7 @@ class Args {
     for (const Item& item : items) {
       const auto* value = std::get_if<std::int64_t>(&item);
       if (!value) {
-        fail(ErrorCode::kCorrupt, callee_ + ": argument " + std::to_string(i + 1) + " (" +
+        fail(ErrorCode::kCorrupt, callee() + ": argument " + std::to_string(i + 1) + " (" +
                                       std::string(name) + ") must be a tuple of ints, but holds " +
                                       with_article(graph_.type_name(item)));
       }
@@ -127,24 +128,26 @@ class Args {
  private:
   ObjectGraph& graph_;
   const Context& context_;
-  std::string callee_;
+  std::string_view callee_;
   const std::vector<Item>& items_;
   std::uint64_t offset_;
 };
 
 // A tensor viewing `storage`, with every number checked against the storage first.
 Item make_tensor(ObjectGraph& graph, const Args& args, const StorageNode& storage, DType dtype,
-                 std::int64_t storage_offset, const Shape& sizes, const Shape& strides,
+                 std::int64_t storage_offset, Shape sizes, Shape strides,
                  bool requires_grad, std::uint64_t offset) {
-  const std::string view = "size " + shape_text(sizes) + ", stride " + shape_text(strides) +
-                           " and offset " + std::to_string(storage_offset);
+  const auto view = [&] {
+    return "size " + shape_text(sizes) + ", stride " + shape_text(strides) + " and offset " +
+           std::to_string(storage_offset);
+  };
   if (sizes.size() > limits::kMaxTensorRank) {
     args.fail(ErrorCode::kLimit, args.callee() + ": a tensor of rank " +
                                      std::to_string(sizes.size()) + " exceeds the limit of " +
                                      std::to_string(limits::kMaxTensorRank) + " (kMaxTensorRank)");
   }
   if (sizes.size() != strides.size()) {
-    args.fail(ErrorCode::kCorrupt, args.callee() + ": a tensor of " + view +
+    args.fail(ErrorCode::kCorrupt, args.callee() + ": a tensor of " + view() +
                                        " has sizes and strides of different lengths");
   }
   if (!storage.untyped && storage.dtype != dtype) {
@@ -160,7 +163,7 @@ Item make_tensor(ObjectGraph& graph, const Args& args, const StorageNode& storag
     ok = ok && sizes[i] >= 0 && strides[i] >= 0;
     empty = empty || sizes[i] == 0;
   }
-  if (!ok) args.fail(ErrorCode::kCorrupt, args.callee() + ": a tensor of " + view + " has a negative number");
+  if (!ok) args.fail(ErrorCode::kCorrupt, args.callee() + ": a tensor of " + view() + " has a negative number");
   if (!empty) {
     std::int64_t last = storage_offset;
     for (std::size_t i = 0; i < sizes.size() && ok; ++i) {
@@ -175,7 +178,7 @@ Item make_tensor(ObjectGraph& graph, const Args& args, const StorageNode& storag
     if (!ok) {
       args.fail(ErrorCode::kCorrupt, args.callee() + ": " +
                                          with_article(std::string(dtype_name(dtype))) +
-                                         " tensor of " + view + " reaches outside storage '" +
+                                         " tensor of " + view() + " reaches outside storage '" +
                                          storage.key + "' of " +
                                          std::to_string(storage.storage.nbytes()) + " bytes");
     }
@@ -188,7 +191,7 @@ Item make_tensor(ObjectGraph& graph, const Args& args, const StorageNode& storag
   }
   Tensor tensor;
   try {
-    tensor = Tensor(storage.storage, dtype, sizes, strides, storage_offset);
+    tensor = Tensor(storage.storage, dtype, std::move(sizes), std::move(strides), storage_offset);
   } catch (const Error& e) {
     args.fail(ErrorCode::kCorrupt, args.callee() + ": " + e.what());
   }
@@ -222,8 +225,8 @@ Item rebuild_tensor(ObjectGraph& graph, const Args& args, GlobalKind kind, std::
   }
   const StorageNode& storage = args.storage_at(0, "storage");
   const std::int64_t storage_offset = args.int_at(1, "storage_offset");
-  const Shape sizes = args.shape_at(2, "size");
-  const Shape strides = args.shape_at(3, "stride");
+  Shape sizes = args.shape_at(2, "size");
+  Shape strides = args.shape_at(3, "stride");
   bool requires_grad = false;
   if (kind != GlobalKind::kRebuildTensor) {
     requires_grad = args.bool_at(4, "requires_grad");
@@ -244,8 +247,8 @@ Item rebuild_tensor(ObjectGraph& graph, const Args& args, GlobalKind kind, std::
     dtype = *named;
     if (args.size() == 8) check_tensor_metadata(args, 7);
   }
-  return make_tensor(graph, args, storage, dtype, storage_offset, sizes, strides, requires_grad,
-                     offset);
+  return make_tensor(graph, args, storage, dtype, storage_offset, std::move(sizes),
+                     std::move(strides), requires_grad, offset);
 }
 
 // A new handle on the data's view (so that the data tensor keeps its own flag), as
@@ -560,7 +563,13 @@ Item load_persistent(ObjectGraph& graph, const Context& context, const Item& pid
                      with_article(graph.type_name(pid)));
   }
   const std::string& kind = tag->str();
-  const Args args(graph, context, "persistent id ('" + kind + "', ...)", *items, offset);
+  std::string built;
+  std::string_view callee = "persistent id ('storage', ...)";
+  if (kind != kStoragePidTag) {
+    built = "persistent id ('" + kind + "', ...)";
+    callee = built;
+  }
+  const Args args(graph, context, callee, *items, offset);
   if (kind == kModulePidTag) {
     // The legacy format names the class of a pickled module with its source code.
     args.expect_count(4, 4);

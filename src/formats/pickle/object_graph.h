@@ -12,7 +12,8 @@
 // hold.
 //
 // Nodes live in an arena and refer to each other by index, so that no chain of nodes,
-// however long, is destroyed recursively.
+// however long, is destroyed recursively. The arena grows by chunks of a fixed power of
+// two, so a node is found with a shift and a mask, and never moves.
 #pragma once
 
 #include <cstddef>
@@ -127,6 +128,29 @@ struct Node {
   const ObjectNode& object() const { return *std::get<std::unique_ptr<ObjectNode>>(data); }
 };
 
+// Nodes by index, in chunks that never move once allocated.
+class NodeArena {
+ public:
+  std::size_t size() const { return size_; }
+  Node& emplace_back() {
+    if ((size_ & kChunkMask) == 0) {
+      chunks_.emplace_back();
+      chunks_.back().reserve(kChunk);  // filled up to capacity, never reallocated
+    }
+    ++size_;
+    return chunks_.back().emplace_back();
+  }
+  Node& operator[](std::size_t i) { return chunks_[i >> kChunkBits][i & kChunkMask]; }
+  const Node& operator[](std::size_t i) const { return chunks_[i >> kChunkBits][i & kChunkMask]; }
+
+ private:
+  static constexpr std::size_t kChunkBits = 10;
+  static constexpr std::size_t kChunk = std::size_t{1} << kChunkBits;
+  static constexpr std::size_t kChunkMask = kChunk - 1;
+  std::vector<std::vector<Node>> chunks_;
+  std::size_t size_ = 0;
+};
+
 class ObjectGraph {
  public:
   explicit ObjectGraph(const Context& context) : context_(context) {}
@@ -179,7 +203,7 @@ class ObjectGraph {
   Value convert_node(Node& node, bool may_move);
 
   const Context& context_;
-  std::deque<Node> nodes_;
+  NodeArena nodes_;
 };
 
 }  // namespace mnemo::pickle::detail

@@ -5,7 +5,9 @@
 // rest exist here so that a refusal can name what it met.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <iterator>
 #include <string_view>
 
 namespace mnemo::pickle {
@@ -164,11 +166,19 @@ inline constexpr OpInfo kOps[] = {
 };
 
 // The entry for a byte, or nullptr when the byte is no pickle opcode at all.
-constexpr const OpInfo* find_op(std::uint8_t byte) {
-  for (const OpInfo& info : kOps) {
-    if (static_cast<std::uint8_t>(info.op) == byte) return &info;
+// For each byte value, its place in kOps plus one (0: not an opcode): the reader looks
+// every opcode up, so this is a table, not a search.
+inline constexpr auto kOpIndex = [] {
+  std::array<std::uint8_t, 256> index{};
+  for (std::size_t i = 0; i < std::size(kOps); ++i) {
+    index[static_cast<std::uint8_t>(kOps[i].op)] = static_cast<std::uint8_t>(i + 1);
   }
-  return nullptr;
+  return index;
+}();
+
+constexpr const OpInfo* find_op(std::uint8_t byte) {
+  const std::uint8_t i = kOpIndex[byte];
+  return i == 0 ? nullptr : &kOps[i - 1];
 }
 
 constexpr std::string_view op_name(Op op) {

@@ -119,16 +119,44 @@ class Pickler {
   void write_tensor(const Tensor& tensor);
 
   // --- messages ----------------------------------------------------------------------
-  std::string path() const { return path_.empty() ? std::string("the top level") : path_; }
+  // Where the value being written is, as subscripts: built only for a message.
+  struct PathPart {
+    const DictKey* key;  // a dict item, or nullptr for a list or tuple index
+    std::size_t index;
+    bool attribute;      // an OrderedDict attribute: ".attributes[...]"
+  };
+  class PathScope {  // pushes a part for the lifetime of the scope
+   public:
+    PathScope(std::vector<PathPart>& path, PathPart part) : path_(path) { path_.push_back(part); }
+    ~PathScope() { path_.pop_back(); }
+    PathScope(const PathScope&) = delete;
+    PathScope& operator=(const PathScope&) = delete;
+
+   private:
+    std::vector<PathPart>& path_;
+  };
+  std::string path() const {
+    if (path_.empty()) return "the top level";
+    std::string out;
+    for (const PathPart& part : path_) {
+      if (part.attribute) out += ".attributes";
+      out += "[" + (part.key ? key_repr(*part.key) : std::to_string(part.index)) + "]";
+    }
+    return out;
+  }
 
   const StorageNamer& name_storage_;
   std::vector<std::byte> out_;
   std::uint32_t memo_size_ = 0;
-  std::unordered_map<std::string, std::uint32_t> globals_;       // "module\nname"
+  struct WrittenGlobal {
+    std::string module, name;
+    std::uint32_t memo;
+  };
+  std::vector<WrittenGlobal> globals_;
   std::unordered_map<std::string, std::uint32_t> interned_;      // rule 3
   std::unordered_map<std::string, std::uint32_t> storage_keys_;  // rule 2
   std::unordered_map<const void*, std::vector<std::pair<Tensor, std::uint32_t>>> tensors_;
-  std::string path_;  // "['model']['fc.weight']", for messages
+  std::vector<PathPart> path_;  // "['model']['fc.weight']", for messages
 };
 
 void Pickler::write(const Value& value, SharedTuples* shared) {
@@ -233,12 +261,10 @@ std::optional<std::uint32_t> Pickler::write_tuple(const std::vector<Value>& item
     op(Op::kEmptyTuple);
     return std::nullopt;
   }
-  const std::size_t length = path_.size();
   if (items.size() > 3) op(Op::kMark);
   for (std::size_t i = 0; i < items.size(); ++i) {
-    path_ += "[" + std::to_string(i) + "]";
+    const PathScope scope(path_, {nullptr, i, false});
     write(items[i]);
-    path_.resize(length);
   }
   switch (items.size()) {
     case 1: op(Op::kTuple1); break;
@@ -249,20 +275,30 @@ std::optional<std::uint32_t> Pickler::write_tuple(const std::vector<Value>& item
   return put();
 }
 
+// What write_tuple writes for a tuple of ints, without making Values of them.
 void Pickler::write_shape(const Shape& shape) {
-  std::vector<Value> items(shape.begin(), shape.end());
-  write_tuple(items);
+  if (shape.empty()) {
+    op(Op::kEmptyTuple);
+    return;
+  }
+  if (shape.size() > 3) op(Op::kMark);
+  for (const std::int64_t v : shape) write_int(v);
+  switch (shape.size()) {
+    case 1: op(Op::kTuple1); break;
+    case 2: op(Op::kTuple2); break;
+    case 3: op(Op::kTuple3); break;
+    default: op(Op::kTuple); break;
+  }
+  put();
 }
 
 void Pickler::write_list(const List& list) {
   op(Op::kEmptyList);
   put();
   SharedTuples shared;
-  const std::size_t length = path_.size();
   auto item = [&](std::size_t i) {
-    path_ += "[" + std::to_string(i) + "]";
+    const PathScope scope(path_, {nullptr, i, false});
     write(list[i], &shared);
-    path_.resize(length);
   };
   if (list.size() == 1) {
     item(0);
@@ -296,12 +332,11 @@ void Pickler::write_dict(const Dict& dict, StrKind key_kind, SharedTuples* share
   const Dict* attributes = dict.attributes();
   if (!attributes || attributes->empty()) return;
   // OrderedDict.__reduce__'s state: the instance __dict__, a plain dict.
-  const std::size_t length = path_.size();
   op(Op::kEmptyDict);
   put();
   auto attribute = [&](const DictKey& key, const Value& value) {
     const auto* name = std::get_if<std::string>(&key);
-    path_ += ".attributes[" + key_repr(key) + "]";
+    const PathScope scope(path_, {&key, 0, true});
     if (name && *name == kMetadataAttribute && value.is_dict()) {
       // '_metadata' keys are module prefixes sliced at save time (pickler.h, rule 3).
       write_str(*name, StrKind::kText);
@@ -309,7 +344,6 @@ void Pickler::write_dict(const Dict& dict, StrKind key_kind, SharedTuples* share
     } else {
       write_item(key, value, StrKind::kText, nullptr);
     }
-    path_.resize(length);
   };
   if (attributes->size() == 1) {
     attribute(attributes->begin()->first, attributes->begin()->second);
@@ -336,11 +370,11 @@ void Pickler::write_items(const Dict& dict, StrKind key_kind, SharedTuples* shar
   const std::size_t size = dict.size();
   if (size == 0) return;
   auto it = dict.begin();
-  const std::size_t length = path_.size();
   auto item = [&]() {
-    path_ += "[" + key_repr(it->first) + "]";
-    write_item(it->first, it->second, key_kind, shared);
-    path_.resize(length);
+    {
+      const PathScope scope(path_, {&it->first, 0, false});
+      write_item(it->first, it->second, key_kind, shared);
+    }
     ++it;
   };
   if (size == 1) {
@@ -386,17 +420,19 @@ void Pickler::write_item(const DictKey& key, const Value& value, StrKind key_kin
 }
 
 void Pickler::write_global(GlobalName global) {
-  std::string key(global.module);
-  key += '\n';
-  key += global.name;
-  if (auto it = globals_.find(key); it != globals_.end()) {
-    get(it->second);
-    return;
+  // A pickle names a handful of globals: a short list beats hashing a built string.
+  for (const auto& [module, name, index] : globals_) {
+    if (module == global.module && name == global.name) {
+      get(index);
+      return;
+    }
   }
   op(Op::kGlobal);
-  raw(key);
+  raw(global.module);
   byte('\n');
-  globals_.emplace(std::move(key), put());
+  raw(global.name);
+  byte('\n');
+  globals_.push_back({std::string(global.module), std::string(global.name), put()});
 }
 
 void Pickler::write_tensor(const Tensor& tensor) {

@@ -19,7 +19,10 @@ constexpr std::int64_t kMaxVersion = 10;
 
 class Archive {
  public:
-  Archive(const io::ByteSource& source) : source_(source), zip_(source) {
+  // Local headers are checked as records are read: opening a file of 100,000 records
+  // reads its directory only.
+  Archive(const io::ByteSource& source)
+      : source_(source), zip_(source, zip::LocalHeaders::kDeferred) {
     if (zip_.entries().empty()) {
       fail(ErrorCode::kCorrupt, source.describe(), ": the zip archive holds no records");
     }
@@ -34,6 +37,13 @@ class Archive {
 
   const zip::Entry* find(std::string_view name) const {
     return zip_.find(prefix_ + std::string(name));
+  }
+  // The record "data/<key>" (found without building a string per call).
+  const zip::Entry* find_data(std::string_view key) {
+    lookup_.assign(prefix_);
+    lookup_ += "data/";
+    lookup_ += key;
+    return zip_.find(lookup_);
   }
   const zip::ZipReader& zip() const { return zip_; }
   std::string describe(std::string_view record) const {
@@ -54,6 +64,7 @@ class Archive {
   const io::ByteSource& source_;
   zip::ZipReader zip_;
   std::string prefix_;
+  std::string lookup_;
 };
 
 void check_version(const Archive& archive) {
@@ -112,40 +123,44 @@ std::vector<std::byte> read_pickle(const Archive& archive) {
   return bytes;
 }
 
-// Loads each storage once, however many tensors view it.
+// Loads each storage once, however many tensors view it. A copy load allocates each
+// storage as the pickle names it and fills them all at the end (read_all), so that the
+// records are read in file order, large ones in parallel, straight into their storages.
 class StorageTable {
  public:
-  StorageTable(const Archive& archive, const io::ByteSource& source, const LoadOptions& options,
+  StorageTable(Archive& archive, const io::ByteSource& source, const LoadOptions& options,
                bool big_endian)
       : archive_(archive),
         source_(source),
         options_(options),
         big_endian_(big_endian),
-        verify_crc_(options.verify_crc.value_or(!options.mmap)) {}
+        verify_crc_(options.verify_crc.value_or(!options.mmap)),
+        loaded_(archive.zip().entries().size(), kNotLoaded) {}
 
   Storage load(const pickle::StorageRef& ref) {
-    auto found = loaded_.find(ref.key);
-    if (found != loaded_.end()) {
-      if (found->second.dtype != ref.dtype || found->second.numel != ref.numel) {
+    const zip::Entry* entry = archive_.find_data(ref.key);
+    if (!entry) {
+      const std::string name = "data/" + ref.key;
+      fail(ErrorCode::kCorrupt, archive_.describe(name), " is missing (its storage is referenced at byte ",
+           ref.byte_offset, " of data.pkl)");
+    }
+    const auto index = static_cast<std::size_t>(entry - archive_.zip().entries().data());
+    if (loaded_[index] != kNotLoaded) {
+      const Loaded& found = storages_[loaded_[index]];
+      if (found.dtype != ref.dtype || found.numel != ref.numel) {
         fail(ErrorCode::kCorrupt, archive_.describe("data.pkl"), ": storage '", ref.key,
-             "' is referenced as ", found->second.numel, " ", dtype_name(found->second.dtype),
+             "' is referenced as ", found.numel, " ", dtype_name(found.dtype),
              " elements and, at byte ", ref.byte_offset, ", as ", ref.numel, " ",
              dtype_name(ref.dtype), " elements");
       }
-      return found->second.storage;
-    }
-    const std::string name = "data/" + ref.key;
-    const zip::Entry* entry = archive_.find(name);
-    if (!entry) {
-      fail(ErrorCode::kCorrupt, archive_.describe(name), " is missing (its storage is referenced at byte ",
-           ref.byte_offset, " of data.pkl)");
+      return found.storage;
     }
     const std::size_t unit = ref.untyped ? 1 : element_size(ref.dtype);
     std::uint64_t expected = 0;
     if (ref.numel < 0 ||
         __builtin_mul_overflow(static_cast<std::uint64_t>(ref.numel), unit, &expected) ||
         entry->size != expected) {
-      fail(ErrorCode::kCorrupt, archive_.describe(name), " has ", entry->size,
+      fail(ErrorCode::kCorrupt, archive_.describe("data/" + ref.key), " has ", entry->size,
            " bytes, but its storage is ", ref.numel, " ", ref.untyped ? "bytes" : dtype_name(ref.dtype),
            ref.untyped ? "" : " elements", " (", ref.numel, " x ", unit, " bytes)");
     }
@@ -158,33 +173,47 @@ class StorageTable {
       storage = source_.storage().slice(entry->data_offset, entry->size);
       if (verify_crc_ && entry->crc32 != 0 &&
           zip::crc32(std::span(storage.data(), storage.nbytes())) != entry->crc32) {
-        fail(ErrorCode::kCorrupt, archive_.describe(name),
+        fail(ErrorCode::kCorrupt, archive_.describe("data/" + ref.key),
              ": CRC-32 mismatch, the record's bytes were damaged");
       }
       if (!device.is_cpu()) storage = storage.with_device(device);
     } else {
       storage = Storage::allocate(entry->size, device);
-      std::span<std::byte> bytes(storage.mutable_data(), entry->size);
-      archive_.zip().read(*entry, bytes, verify_crc_);
-      if (swap) byteswap_in_place(bytes, byteswap_unit(ref.dtype));
+      pending_.push_back({entry, std::span<std::byte>(storage.mutable_data(), entry->size)});
+      if (swap) swaps_.push_back({pending_.back().out, byteswap_unit(ref.dtype)});
     }
-    loaded_.emplace(ref.key, Loaded{storage, ref.dtype, ref.numel});
+    loaded_[index] = storages_.size();
+    storages_.push_back({storage, ref.dtype, ref.numel});
     return storage;
   }
 
+  // Reads the bytes of every storage allocated by load().
+  void fill() {
+    archive_.zip().read_all(pending_, verify_crc_);
+    for (const Swap& swap : swaps_) byteswap_in_place(swap.bytes, swap.unit);
+  }
+
  private:
+  static constexpr std::size_t kNotLoaded = static_cast<std::size_t>(-1);
   struct Loaded {
     Storage storage;
     DType dtype;
     std::int64_t numel;
   };
+  struct Swap {
+    std::span<std::byte> bytes;
+    std::size_t unit;
+  };
 
-  const Archive& archive_;
+  Archive& archive_;
   const io::ByteSource& source_;
   const LoadOptions& options_;
   bool big_endian_;
   bool verify_crc_;
-  std::unordered_map<std::string, Loaded> loaded_;
+  std::vector<std::size_t> loaded_;  // per zip entry: its place in storages_
+  std::vector<Loaded> storages_;
+  std::vector<zip::ReadRequest> pending_;
+  std::vector<Swap> swaps_;
 };
 
 }  // namespace
@@ -206,6 +235,7 @@ Value read_zip(const io::ByteSource& source, const LoadOptions& options) {
          pickle_bytes.size() - result.bytes_read, " bytes after its STOP opcode at byte ",
          result.bytes_read - 1);
   }
+  storages.fill();
   return std::move(result.value);
 }
 

@@ -43,19 +43,40 @@ PreparedArchive::PreparedArchive(const Value& value) {
     return pickle::StorageId{saved.key, storage.device().str(),
                              static_cast<std::int64_t>(storage.nbytes() / element)};
   });
-  std::sort(storages_.begin(), storages_.end(),
-            [](const SavedStorage& a, const SavedStorage& b) { return a.key < b.key; });
+  // Records go in the order of their keys as strings ("0", "1", "10", "100", ...): sort
+  // positions, then move each storage once.
+  std::vector<std::uint32_t> order(storages_.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](std::uint32_t a, std::uint32_t b) { return storages_[a].key < storages_[b].key; });
+  std::vector<SavedStorage> sorted;
+  sorted.reserve(storages_.size());
+  for (const std::uint32_t i : order) sorted.push_back(std::move(storages_[i]));
+  storages_ = std::move(sorted);
 }
 
 void PreparedArchive::write(io::ByteSink& sink, std::string_view archive_name) const {
   const std::string prefix = std::string(archive_name) + "/";
-  zip::ZipWriter zip(sink);
-  zip.add(prefix + "data.pkl", pickle_);
+  // Every record in one call: few sink writes, CRCs computed while the data goes out.
+  std::vector<std::string> names;
+  names.reserve(storages_.size() + 2);
+  std::vector<io::ConstBytes> data;
+  data.reserve(storages_.size() + 2);
+  names.push_back(prefix + "data.pkl");
+  data.emplace_back(pickle_);
   for (const SavedStorage& saved : storages_) {
-    zip.add(prefix + "data/" + saved.key,
-            io::ConstBytes(saved.storage.data(), saved.storage.nbytes()));
+    names.push_back(prefix + "data/" + saved.key);
+    data.emplace_back(saved.storage.data(), saved.storage.nbytes());
   }
-  zip.add(prefix + "version", std::as_bytes(std::span(kVersionRecord)));
+  names.push_back(prefix + "version");
+  data.push_back(std::as_bytes(std::span(kVersionRecord)));
+  std::vector<zip::EntryToAdd> entries;
+  entries.reserve(names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    entries.push_back({names[i], std::span<const io::ConstBytes>(&data[i], 1)});
+  }
+  zip::ZipWriter zip(sink);
+  zip.add_all(entries);
   zip.finish();
 }
 

@@ -1,6 +1,9 @@
 #include "formats/safetensors/safetensors_reader.h"
 
 #include "formats/safetensors/safetensors_header.h"
+#include "io/bulk_read.h"
+
+#include <vector>
 
 namespace mnemo::safetensors {
 namespace {
@@ -26,8 +29,9 @@ std::size_t element_alignment(DType dtype) {
 
 }  // namespace
 
-Value read(const io::ByteSource& source, const LoadOptions& options) {
+Value read(const io::ByteSource& source, const LoadOptions& options, const io::ByteSource* data) {
   SafetensorsInfo info = read_info(source);
+  std::vector<io::RangeRead> reads;
   const Device device = options.map_location.resolve(std::string(kSavedLocation));
   const Storage mapped = options.mmap ? source.storage() : Storage();
 
@@ -45,13 +49,15 @@ Value read(const io::ByteSource& source, const LoadOptions& options) {
       if (!device.is_cpu()) storage = storage.with_device(device);
     } else {
       storage = Storage::allocate(nbytes, device);
-      if (nbytes > 0) source.read_at(offset, std::span(storage.mutable_data(), nbytes));
+      if (nbytes > 0) reads.push_back({offset, std::span(storage.mutable_data(), nbytes)});
     }
     Shape strides = contiguous_strides_of(entry.shape);
     tensors.insert_or_assign(
         std::move(entry.name),
         Tensor(std::move(storage), entry.dtype, std::move(entry.shape), std::move(strides)));
   }
+  // Every tensor's bytes at once: in parallel, straight into the storages.
+  io::read_ranges(data ? *data : source, reads);
   return tensors;
 }
 

@@ -63,32 +63,39 @@ class RegionCursor {
 
 // Refuses entries this reader cannot decode: encrypted ones (traditional or strong, or
 // with masked local headers) and patched data.
-void check_flags(std::uint16_t flags, const std::string& where) {
+// `where` makes the message's subject; it is only called on failure.
+template <class Where>
+void check_flags(std::uint16_t flags, const Where& where) {
   if (flags & (kFlagEncrypted | kFlagStrongEncryption | kFlagMaskedHeaders)) {
-    fail(ErrorCode::kUnsupported, where, " is encrypted (flags ", hex(flags, 4),
+    fail(ErrorCode::kUnsupported, where(), " is encrypted (flags ", hex(flags, 4),
          "); mnemo reads only unencrypted archives");
   }
   if (flags & kFlagPatchedData) {
-    fail(ErrorCode::kUnsupported, where, " holds patched data (flags ", hex(flags, 4),
+    fail(ErrorCode::kUnsupported, where(), " holds patched data (flags ", hex(flags, 4),
          "), which mnemo does not read");
   }
 }
 
+template <class Where>
+void check_version(std::uint16_t version, const Where& where) {
+  if ((version & 0xFF) > kMaxVersionNeeded) check_version_needed(version, where());
+}
+
 // Calls visit(id, data) for each block of an extra field, checking that the blocks
 // tile it exactly.
-template <class Visit>
+template <class Where, class Visit>
 void walk_extra(const std::byte* extra, std::size_t size, std::uint64_t offset,
-                const std::string& where, Visit visit) {
+                const Where& where, Visit visit) {
   std::size_t at = 0;
   while (at < size) {
     if (size - at < kExtraHeaderSize) {
-      fail(ErrorCode::kCorrupt, where, ": extra field at offset ", offset, " ends with ", size - at,
+      fail(ErrorCode::kCorrupt, where(), ": extra field at offset ", offset, " ends with ", size - at,
            " stray bytes, too few for a block header");
     }
     const std::uint16_t id = load_le16(extra + at);
     const std::size_t length = load_le16(extra + at + 2);
     if (length > size - at - kExtraHeaderSize) {
-      fail(ErrorCode::kCorrupt, where, ": extra block ", hex(id, 4), " at offset ", offset + at,
+      fail(ErrorCode::kCorrupt, where(), ": extra block ", hex(id, 4), " at offset ", offset + at,
            " claims ", length, " bytes but only ", size - at - kExtraHeaderSize, " remain");
     }
     visit(id, extra + at + kExtraHeaderSize, length);
@@ -131,8 +138,10 @@ Entry read_central_entry(RegionCursor& cursor, std::uint64_t index, const Direct
   }
   const std::byte* variable = cursor.take(name_size + extra_size + comment_size);
   entry.name.assign(reinterpret_cast<const char*>(variable), name_size);
-  const std::string where = "zip entry '" + printable(entry.name) + "' in " + src +
-                            " (central directory offset " + std::to_string(header_offset) + ")";
+  const auto where = [&] {
+    return "zip entry '" + printable(entry.name) + "' in " + src + " (central directory offset " +
+           std::to_string(header_offset) + ")";
+  };
 
   // The zip64 extra field holds, in this order, exactly those values whose classic field
   // is the marker.
@@ -141,12 +150,12 @@ Entry read_central_entry(RegionCursor& cursor, std::uint64_t index, const Direct
   walk_extra(variable + name_size, extra_size, header_offset + kCentralHeaderSize + name_size,
              where, [&](std::uint16_t id, const std::byte* data, std::size_t length) {
                if (id != kZip64ExtraId) return;
-               if (zip64_seen) fail(ErrorCode::kCorrupt, where, ": two zip64 extra blocks");
+               if (zip64_seen) fail(ErrorCode::kCorrupt, where(), ": two zip64 extra blocks");
                zip64_seen = true;
                std::size_t at = 0;
                const auto next = [&](std::size_t width, const char* what) {
                  if (length - at < width) {
-                   fail(ErrorCode::kCorrupt, where, ": the ", what,
+                   fail(ErrorCode::kCorrupt, where(), ": the ", what,
                         " is in the zip64 extra block, which has only ", length, " bytes");
                  }
                  const std::uint64_t v = width == 8 ? load_le64(data + at) : load_le32(data + at);
@@ -164,11 +173,11 @@ Entry read_central_entry(RegionCursor& cursor, std::uint64_t index, const Direct
              });
   if (!zip64_seen && (entry.size == kMarker32 || entry.compressed_size == kMarker32 ||
                       entry.local_header_offset == kMarker32)) {
-    fail(ErrorCode::kCorrupt, where, ": a size or offset is ", hex(kMarker32),
+    fail(ErrorCode::kCorrupt, where(), ": a size or offset is ", hex(kMarker32),
          " (zip64) but the entry has no zip64 extra block");
   }
 
-  check_version_needed(version_needed, where);
+  check_version(version_needed, where);
   check_flags(entry.flags, where);
   if (entry.method != kMethodStored && entry.method != kMethodDeflated) {
     const char* known = entry.method == 12   ? " (bzip2)"
@@ -176,26 +185,26 @@ Entry read_central_entry(RegionCursor& cursor, std::uint64_t index, const Direct
                         : entry.method == 93 ? " (zstd)"
                         : entry.method == 95 ? " (xz)"
                                              : "";
-    fail(ErrorCode::kUnsupported, where, " uses compression method ", entry.method, known,
+    fail(ErrorCode::kUnsupported, where(), " uses compression method ", entry.method, known,
          "; mnemo reads stored (0) and deflated (8) entries");
   }
   if (disk32 != 0) {
-    fail(ErrorCode::kCorrupt, where, ": starts on disk ", disk32,
+    fail(ErrorCode::kCorrupt, where(), ": starts on disk ", disk32,
          " of what the end record says is a single-disk archive");
   }
   if (entry.method == kMethodStored && entry.compressed_size != entry.size) {
-    fail(ErrorCode::kCorrupt, where, ": stored (uncompressed), yet its compressed size ",
+    fail(ErrorCode::kCorrupt, where(), ": stored (uncompressed), yet its compressed size ",
          entry.compressed_size, " differs from its size ", entry.size);
   }
   if (entry.method == kMethodDeflated &&
       entry.compressed_size < std::numeric_limits<std::uint64_t>::max() / kMaxDeflateRatio &&
       entry.size > (entry.compressed_size + 1) * kMaxDeflateRatio) {
-    fail(ErrorCode::kCorrupt, where, ": claims ", entry.size, " bytes from ", entry.compressed_size,
+    fail(ErrorCode::kCorrupt, where(), ": claims ", entry.size, " bytes from ", entry.compressed_size,
          " deflated bytes, more than deflate can produce");
   }
   if (entry.local_header_offset > dir.offset ||
       dir.offset - entry.local_header_offset < kLocalHeaderSize) {
-    fail(ErrorCode::kCorrupt, where, ": local header offset ", entry.local_header_offset,
+    fail(ErrorCode::kCorrupt, where(), ": local header offset ", entry.local_header_offset,
          " leaves no room for a ", kLocalHeaderSize,
          "-byte header before the central directory at offset ", dir.offset);
   }
@@ -222,22 +231,29 @@ bool descriptor_matches(const std::byte* p, std::size_t available, const Entry& 
   return false;
 }
 
-// Checks the entry's local header against its central directory header and sets
-// data_offset.
-void read_local_header(const io::ByteSource& source, Entry& entry, const DirectoryLocation& dir,
-                       const std::string& src) {
+}  // namespace
+
+std::string local_header_where(const Entry& entry, const std::string& src) {
+  return "zip entry '" + printable(entry.name) + "' in " + src + " (local header offset " +
+         std::to_string(entry.local_header_offset) + ")";
+}
+
+std::size_t local_header_guess(const Entry& entry) {
+  return kLocalHeaderSize + entry.name.size() + kLocalExtraGuess;
+}
+
+std::uint64_t check_local_header(const Entry& entry, std::span<const std::byte> bytes,
+                                  std::uint64_t directory_offset, const std::string& src,
+                                  std::size_t& needed) {
   const std::uint64_t offset = entry.local_header_offset;
-  const std::string where = "zip entry '" + printable(entry.name) + "' in " + src +
-                            " (local header offset " + std::to_string(offset) + ")";
-  // Everything up to the central directory is fair game; read the header, the name the
-  // central directory promises and a typical extra field at once.
-  const std::uint64_t room = dir.offset - offset;  // >= kLocalHeaderSize, checked before
-  std::vector<std::byte> bytes(static_cast<std::size_t>(
-      std::min<std::uint64_t>(room, kLocalHeaderSize + entry.name.size() + kLocalExtraGuess)));
-  source.read_at(offset, bytes);
+  const auto where = [&] { return local_header_where(entry, src); };
+  // Everything up to the central directory is fair game.
+  const std::uint64_t room = directory_offset - offset;  // >= kLocalHeaderSize, checked before
+  needed = kLocalHeaderSize;
+  if (bytes.size() < kLocalHeaderSize) return 0;
   const std::byte* h = bytes.data();
   if (load_le32(h) != kLocalHeaderSignature) {
-    fail(ErrorCode::kCorrupt, where, ": signature is ", hex(load_le32(h)), ", expected ",
+    fail(ErrorCode::kCorrupt, where(), ": signature is ", hex(load_le32(h)), ", expected ",
          hex(kLocalHeaderSignature));
   }
   const std::uint16_t version_needed = load_le16(h + 4);
@@ -248,29 +264,26 @@ void read_local_header(const io::ByteSource& source, Entry& entry, const Directo
   const std::uint32_t size = load_le32(h + 22);
   const std::size_t name_size = load_le16(h + 26);
   const std::size_t extra_size = load_le16(h + 28);
-  check_version_needed(version_needed, where);
+  check_version(version_needed, where);
   check_flags(flags, where);
   if ((flags & kFlagDataDescriptor) != (entry.flags & kFlagDataDescriptor)) {
-    fail(ErrorCode::kCorrupt, where, ": flags ", hex(flags, 4),
+    fail(ErrorCode::kCorrupt, where(), ": flags ", hex(flags, 4),
          " disagree with the central directory's ", hex(entry.flags, 4),
          " on whether a data descriptor follows");
   }
   if (method != entry.method) {
-    fail(ErrorCode::kCorrupt, where, ": method ", method,
+    fail(ErrorCode::kCorrupt, where(), ": method ", method,
          " disagrees with the central directory's ", entry.method);
   }
   if (room - kLocalHeaderSize < name_size || room - kLocalHeaderSize - name_size < extra_size) {
-    fail(ErrorCode::kCorrupt, where, ": its ", name_size, "-byte name and ", extra_size,
-         "-byte extra field run past the central directory at offset ", dir.offset);
+    fail(ErrorCode::kCorrupt, where(), ": its ", name_size, "-byte name and ", extra_size,
+         "-byte extra field run past the central directory at offset ", directory_offset);
   }
-  if (bytes.size() < kLocalHeaderSize + name_size + extra_size) {
-    bytes.resize(kLocalHeaderSize + name_size + extra_size);
-    source.read_at(offset, bytes);
-    h = bytes.data();
-  }
+  needed = kLocalHeaderSize + name_size + extra_size;
+  if (bytes.size() < needed) return 0;
   const std::string_view local_name(reinterpret_cast<const char*>(h + kLocalHeaderSize), name_size);
   if (local_name != entry.name) {
-    fail(ErrorCode::kCorrupt, where, ": the local header names '", printable(local_name),
+    fail(ErrorCode::kCorrupt, where(), ": the local header names '", printable(local_name),
          "' but the central directory names '", printable(entry.name), "'");
   }
   walk_extra(h + kLocalHeaderSize + name_size, extra_size, offset + kLocalHeaderSize + name_size,
@@ -285,34 +298,67 @@ void read_local_header(const io::ByteSource& source, Entry& entry, const Directo
   };
   if (!agrees(crc, entry.crc32, false) || !agrees(compressed, entry.compressed_size, true) ||
       !agrees(size, entry.size, true)) {
-    fail(ErrorCode::kCorrupt, where, ": CRC ", hex(crc), ", compressed size ", compressed,
+    fail(ErrorCode::kCorrupt, where(), ": CRC ", hex(crc), ", compressed size ", compressed,
          " and size ", size, " disagree with the central directory's ", hex(entry.crc32), ", ",
          entry.compressed_size, " and ", entry.size);
   }
 
-  entry.data_offset = offset + kLocalHeaderSize + name_size + extra_size;
-  if (entry.compressed_size > dir.offset - entry.data_offset) {
-    fail(ErrorCode::kCorrupt, where, ": its data [", entry.data_offset, ", +",
-         entry.compressed_size, ") runs past the start of the central directory at offset ",
-         dir.offset);
+  const std::uint64_t data_offset = offset + kLocalHeaderSize + name_size + extra_size;
+  if (entry.compressed_size > directory_offset - data_offset) {
+    fail(ErrorCode::kCorrupt, where(), ": its data [", data_offset, ", +", entry.compressed_size,
+         ") runs past the start of the central directory at offset ", directory_offset);
   }
-  if (deferred) {
-    const std::uint64_t at = entry.data_offset + entry.compressed_size;
-    std::byte descriptor[kDataDescriptorSize64];
-    const auto available =
-        static_cast<std::size_t>(std::min<std::uint64_t>(dir.offset - at, sizeof descriptor));
-    source.read_at(at, std::span<std::byte>(descriptor, available));
-    if (!descriptor_matches(descriptor, available, entry)) {
-      fail(ErrorCode::kCorrupt, where, ": the data descriptor at offset ", at,
-           " does not repeat the central directory's CRC ", hex(entry.crc32), ", compressed size ",
-           entry.compressed_size, " and size ", entry.size);
-    }
+  return data_offset;
+}
+
+std::size_t descriptor_bytes_wanted(const Entry& entry, std::uint64_t data_offset,
+                                    std::uint64_t directory_offset) {
+  if (!(entry.flags & kFlagDataDescriptor)) return 0;
+  const std::uint64_t at = data_offset + entry.compressed_size;
+  return static_cast<std::size_t>(std::min<std::uint64_t>(directory_offset - at, kDataDescriptorSize64));
+}
+
+void check_data_descriptor(const Entry& entry, std::uint64_t data_offset,
+                           std::span<const std::byte> bytes, const std::string& src) {
+  if (!(entry.flags & kFlagDataDescriptor)) return;
+  if (!descriptor_matches(bytes.data(), bytes.size(), entry)) {
+    fail(ErrorCode::kCorrupt, local_header_where(entry, src), ": the data descriptor at offset ",
+         data_offset + entry.compressed_size, " does not repeat the central directory's CRC ",
+         hex(entry.crc32), ", compressed size ", entry.compressed_size, " and size ", entry.size);
   }
 }
 
-}  // namespace
+void read_local_header(const io::ByteSource& source, Entry& entry, std::uint64_t directory_offset,
+                       const std::string& src) {
+  const std::uint64_t room = directory_offset - entry.local_header_offset;
+  // The header, the name the central directory promises and a typical extra field, at once.
+  std::byte stack[512];
+  std::vector<std::byte> heap;
+  std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(room, local_header_guess(entry)));
+  std::span<std::byte> bytes(stack, std::min(want, sizeof stack));
+  if (want > sizeof stack) {
+    heap.resize(want);
+    bytes = heap;
+  }
+  source.read_at(entry.local_header_offset, bytes);
+  std::size_t needed = 0;
+  std::uint64_t data_offset = check_local_header(entry, bytes, directory_offset, src, needed);
+  if (data_offset == 0) {
+    heap.resize(needed);
+    source.read_at(entry.local_header_offset, heap);
+    data_offset = check_local_header(entry, heap, directory_offset, src, needed);
+  }
+  entry.data_offset = data_offset;
+  if (entry.flags & kFlagDataDescriptor) {
+    const std::size_t n = descriptor_bytes_wanted(entry, data_offset, directory_offset);
+    std::byte descriptor[kDataDescriptorSize64];
+    source.read_at(data_offset + entry.compressed_size, std::span<std::byte>(descriptor, n));
+    check_data_descriptor(entry, data_offset, std::span<const std::byte>(descriptor, n), src);
+  }
+}
 
-std::vector<Entry> read_directory(const io::ByteSource& source, const DirectoryLocation& dir) {
+std::vector<Entry> read_directory(const io::ByteSource& source, const DirectoryLocation& dir,
+                                  bool local_headers) {
   const std::string src = source.describe();
   std::vector<Entry> entries;
   entries.reserve(static_cast<std::size_t>(dir.entry_count));
@@ -324,7 +370,9 @@ std::vector<Entry> read_directory(const io::ByteSource& source, const DirectoryL
     fail(ErrorCode::kCorrupt, src, ": the central directory holds ", cursor.remaining(),
          " bytes after its ", dir.entry_count, " entries, at offset ", cursor.position());
   }
-  for (Entry& entry : entries) read_local_header(source, entry, dir, src);
+  if (local_headers) {
+    for (Entry& entry : entries) read_local_header(source, entry, dir.offset, src);
+  }
   return entries;
 }
 

@@ -37,10 +37,24 @@ struct Entry {
   std::uint64_t data_offset = 0;  // where the (compressed) bytes start in the source
 };
 
+// When the local headers (and data descriptors) are read and checked.
+enum class LocalHeaders : std::uint8_t {
+  kEager,     // all of them, by the constructor: every Entry's data_offset is known
+  kDeferred,  // for a source that is not in memory: each as its entry is read (read,
+              // read_all), so that opening an archive of 100,000 records reads only its
+              // directory. Entries' data_offset is then 0. In memory, this is kEager.
+};
+
+// One entry to read into a buffer of its size, for read_all.
+struct ReadRequest {
+  const Entry* entry;
+  std::span<std::byte> out;
+};
+
 class ZipReader {
  public:
   // Parses and validates the whole directory. `source` must outlive the reader.
-  explicit ZipReader(const io::ByteSource& source);
+  explicit ZipReader(const io::ByteSource& source, LocalHeaders local_headers = LocalHeaders::kEager);
   ZipReader(const ZipReader& other);
   ZipReader(ZipReader&&) noexcept = default;
 
@@ -57,13 +71,33 @@ class ZipReader {
   // checked). Safe to call from several threads at once.
   void read(const Entry& entry, std::span<std::byte> out, bool verify_crc) const;
 
+  // Reads many entries at once, each as read() would (the same checks, the same errors),
+  // as fast as the machine allows: large records go straight from the source into their
+  // buffers in pieces spread over the cores, each piece's CRC-32 computed while it is in
+  // the cache and the pieces' CRCs combined; runs of small records are read with one
+  // read each into a bounded buffer and copied out. With deferred local headers, every
+  // entry's local header and data descriptor is checked here, requested or not, as the
+  // eager constructor would have. When several records are damaged, the error reported
+  // does not depend on timing: the first bad header or small record in file order, else
+  // the first bad large record. Each request's entry comes from entries(), at most once,
+  // with a buffer of its size (kInvalidArgument otherwise).
+  void read_all(std::span<const ReadRequest> requests, bool verify_crc) const;
+
+  bool local_headers_deferred() const { return deferred_; }
   const io::ByteSource& source() const { return source_; }
 
  private:
   // Indexes entries_ by name; duplicates are kCorrupt.
   void build_index();
+  // `entry` with its data_offset, its local header and data descriptor checked (a copy,
+  // when they were deferred).
+  Entry resolved(const Entry& entry) const;
+  // The bulk read of deferred entries from a file.
+  void read_all_deferred(std::span<const ReadRequest> requests, bool verify_crc) const;
 
   const io::ByteSource& source_;
+  bool deferred_ = false;
+  std::uint64_t directory_offset_ = 0;
   std::vector<Entry> entries_;
   // Keys view entries_' names: a move keeps them valid, a copy rebuilds them.
   std::unordered_map<std::string_view, std::size_t> index_;

@@ -1,9 +1,17 @@
 #include "formats/zip/zip_writer.h"
 
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <limits>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <thread>
 
 #include "formats/zip/zip_format.h"
 #include "formats/zip/zip_reader.h"
+#include "io/parallel_copy.h"
 #include "mnemo/core/error.h"
 
 namespace mnemo::zip {
@@ -84,40 +92,41 @@ void ZipWriter::emit(std::span<const io::ConstBytes> pieces, std::uint64_t bytes
   position_ += bytes;
 }
 
-void ZipWriter::add(std::string_view name, std::span<const io::ConstBytes> pieces) {
-  MNEMO_CHECK(!finished_, "zip entry '", name, "' added after finish()");
-  MNEMO_CHECK(!broken_, "zip entry '", name, "' added after a failed write to the archive");
-  std::uint64_t size = 0;
-  std::uint32_t crc = 0;
-  for (const io::ConstBytes& piece : pieces) {
-    MNEMO_CHECK(piece.size() <= std::numeric_limits<std::uint64_t>::max() - size, "zip entry '",
-                name, "' is larger than 2^64 bytes");
-    size += piece.size();
-    crc = crc32(piece, crc);
-  }
+ZipWriter::Layout ZipWriter::plan(std::string_view name, std::uint64_t size, std::uint64_t offset,
+                                  const std::unordered_set<std::string_view>& planned,
+                                  std::uint64_t pending_directory) const {
   check_name(name, size);
-  MNEMO_CHECK(!names_.contains(std::string(name)), "duplicate zip entry name '", name, "'");
-
-  const std::uint64_t offset = position_;
+  MNEMO_CHECK(!names_.contains(name) && !planned.contains(name), "duplicate zip entry name '",
+              name, "'");
   const Zip64Fields zip64 = zip64_fields(size, offset);
-  const std::uint64_t central_size = kCentralHeaderSize + name.size() + zip64.extra_size();
   // miniz refuses an entry once the directory, counting the largest zip64 extra for it,
   // would reach 4 GiB; refusing at the same point keeps every archive one PyTorch wrote.
-  if (directory_size_ + kCentralHeaderSize + name.size() + kMaxZip64ExtraSize >=
+  if (directory_size_ + pending_directory + kCentralHeaderSize + name.size() + kMaxZip64ExtraSize >=
       kMaxDirectorySize) {
     fail(ErrorCode::kLimit, "zip entry '", name, "' would grow the central directory past ",
          kMaxDirectorySize, " bytes, more than PyTorch's zip writer and reader allow");
   }
-
+  Layout at;
+  at.size = size;
+  at.offset = offset;
+  at.zip64_sizes = zip64.sizes;
+  at.zip64_offset = zip64.offset;
   // The "FB" padding block is sized so that the data starts on a 64-byte boundary.
   const std::uint64_t unpadded_start =
       offset + kLocalHeaderSize + name.size() + zip64.extra_size() + kExtraHeaderSize;
-  const auto padding = static_cast<std::uint16_t>(
+  at.padding = static_cast<std::uint16_t>(
       (kDataAlignment - unpadded_start % kDataAlignment) % kDataAlignment);
-  const std::uint16_t flags = size > 0 ? kFlagsWithData : kFlagsEmpty;
+  at.header_size =
+      kLocalHeaderSize + name.size() + zip64.extra_size() + kExtraHeaderSize + at.padding;
+  at.descriptor_size =
+      size == 0 ? 0 : (zip64.any() ? kDataDescriptorSize64 : kDataDescriptorSize32);
+  return at;
+}
 
-  std::vector<std::byte> header;
-  header.reserve(kLocalHeaderSize + name.size() + zip64.extra_size() + kExtraHeaderSize + padding);
+void ZipWriter::append_header(std::vector<std::byte>& header, std::string_view name,
+                              const Layout& at) {
+  const Zip64Fields zip64{at.zip64_sizes, at.zip64_offset};
+  const std::uint16_t flags = at.size > 0 ? kFlagsWithData : kFlagsEmpty;
   Appender out(header);
   out.u32(kLocalHeaderSignature);
   out.u16(0);  // version needed: miniz writes 0 for stored entries
@@ -129,27 +138,54 @@ void ZipWriter::add(std::string_view name, std::span<const io::ConstBytes> piece
   out.u32(0);  // compressed size, likewise
   out.u32(0);  // size, likewise
   out.u16(static_cast<std::uint16_t>(name.size()));
-  out.u16(static_cast<std::uint16_t>(zip64.extra_size() + kExtraHeaderSize + padding));
+  out.u16(static_cast<std::uint16_t>(zip64.extra_size() + kExtraHeaderSize + at.padding));
   out.text(name);
   // In the local header miniz writes the compressed size as 0: it is not known yet.
-  append_zip64_extra(out, zip64, size, 0, offset);
+  append_zip64_extra(out, zip64, at.size, 0, at.offset);
   out.u16(kPaddingExtraId);
-  out.u16(padding);
-  out.fill(padding, kPaddingByte);
+  out.u16(at.padding);
+  out.fill(at.padding, kPaddingByte);
+}
 
-  std::vector<std::byte> descriptor;
-  if (size > 0) {
-    Appender d(descriptor);
-    d.u32(kDataDescriptorSignature);
-    d.u32(crc);
-    if (zip64.any()) {
-      d.u64(size);  // compressed size: stored, so the same
-      d.u64(size);
-    } else {
-      d.u32(static_cast<std::uint32_t>(size));
-      d.u32(static_cast<std::uint32_t>(size));
-    }
+void ZipWriter::append_descriptor(std::vector<std::byte>& descriptor, const Layout& at,
+                                  std::uint32_t crc) {
+  if (at.size == 0) return;
+  Appender d(descriptor);
+  d.u32(kDataDescriptorSignature);
+  d.u32(crc);
+  if (at.zip64_sizes || at.zip64_offset) {
+    d.u64(at.size);  // compressed size: stored, so the same
+    d.u64(at.size);
+  } else {
+    d.u32(static_cast<std::uint32_t>(at.size));
+    d.u32(static_cast<std::uint32_t>(at.size));
   }
+}
+
+void ZipWriter::record(std::string_view name, const Layout& at, std::uint32_t crc) {
+  const Written& w = written_.emplace_back(Written{std::string(name), crc, at.size, at.offset});
+  names_.emplace(w.name);
+  const Zip64Fields zip64 = zip64_fields(at.size, at.offset);
+  directory_size_ += kCentralHeaderSize + name.size() + zip64.extra_size();
+}
+
+void ZipWriter::add(std::string_view name, std::span<const io::ConstBytes> pieces) {
+  MNEMO_CHECK(!finished_, "zip entry '", name, "' added after finish()");
+  MNEMO_CHECK(!broken_, "zip entry '", name, "' added after a failed write to the archive");
+  std::uint64_t size = 0;
+  std::uint32_t crc = 0;
+  for (const io::ConstBytes& piece : pieces) {
+    MNEMO_CHECK(piece.size() <= std::numeric_limits<std::uint64_t>::max() - size, "zip entry '",
+                name, "' is larger than 2^64 bytes");
+    size += piece.size();
+    crc = crc32(piece, crc);
+  }
+  const Layout at = plan(name, size, position_, {}, 0);
+  std::vector<std::byte> header;
+  header.reserve(at.header_size);
+  append_header(header, name, at);
+  std::vector<std::byte> descriptor;
+  append_descriptor(descriptor, at, crc);
 
   std::vector<io::ConstBytes> all;
   all.reserve(pieces.size() + 2);
@@ -157,10 +193,243 @@ void ZipWriter::add(std::string_view name, std::span<const io::ConstBytes> piece
   all.insert(all.end(), pieces.begin(), pieces.end());
   all.emplace_back(descriptor);
   emit(all, header.size() + size + descriptor.size());
+  record(name, at, crc);
+}
 
-  names_.emplace(name);
-  written_.push_back({std::string(name), crc, size, offset});
-  directory_size_ += central_size;
+namespace {
+
+// add_all's CRC work: the entries' data cut into slices, grouped into jobs of about
+// kJobBytes (many small entries, or one slice of a large one), run by helper threads
+// and by the writing thread whenever it needs a CRC that is not ready.
+constexpr std::uint64_t kJobBytes = std::uint64_t{1} << 20;
+// A sink write carries at most this many pieces (IOV_MAX is 1024) and about this many
+// bytes, so that the CRCs of what follows are computed while it is written.
+constexpr std::size_t kMaxWritePieces = 1000;
+constexpr std::uint64_t kWriteBytes = std::uint64_t{16} << 20;
+
+class CrcJobs {
+ public:
+  struct Slice {
+    const std::byte* data;
+    std::uint64_t length;
+  };
+
+  // Cuts each entry's pieces into slices; entry e's are [first_[e], first_[e + 1]).
+  explicit CrcJobs(std::span<const EntryToAdd> entries) {
+    first_.reserve(entries.size() + 1);
+    std::uint64_t job_bytes = 0;
+    job_first_.push_back(0);
+    for (const EntryToAdd& entry : entries) {
+      first_.push_back(slices_.size());
+      for (const io::ConstBytes& piece : entry.pieces) {
+        for (std::uint64_t at = 0; at < piece.size(); at += kJobBytes) {
+          const std::uint64_t length = std::min<std::uint64_t>(kJobBytes, piece.size() - at);
+          if (job_bytes > 0 && job_bytes + length > kJobBytes) {
+            job_first_.push_back(slices_.size());
+            job_bytes = 0;
+          }
+          slices_.push_back({piece.data() + at, length});
+          job_bytes += length;
+          total_ += length;
+        }
+      }
+    }
+    first_.push_back(slices_.size());
+    job_first_.push_back(slices_.size());
+    jobs_ = job_first_.size() - 1;
+    crcs_.assign(slices_.size(), 0);
+    done_ = std::make_unique<std::atomic<bool>[]>(jobs_);
+    for (std::size_t j = 0; j < jobs_; ++j) done_[j].store(false, std::memory_order_relaxed);
+  }
+
+  ~CrcJobs() { stop(); }
+
+  // Starts up to `helpers` threads working through the jobs in order.
+  void start(std::size_t helpers) {
+    helpers = std::min(helpers, jobs_);
+    for (std::size_t t = 0; t < helpers; ++t) {
+      try {
+        threads_.emplace_back([this] {
+          while (!stopping_.load(std::memory_order_relaxed) && claim_and_run()) {
+          }
+        });
+      } catch (const std::system_error&) {
+        break;  // no thread to be had: the writing thread computes the CRCs itself
+      }
+    }
+  }
+
+  void stop() {
+    stopping_.store(true);
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+  }
+
+  std::uint64_t total_bytes() const { return total_; }
+
+  // The CRC-32 of entry e's data, computing what is not ready yet.
+  std::uint32_t crc(std::size_t e) {
+    const std::size_t first = first_[e], last = first_[e + 1];
+    if (first == last) return 0;
+    for (std::size_t j = job_of(first); j <= job_of(last - 1); ++j) wait_for(j);
+    std::uint32_t crc = crcs_[first];
+    for (std::size_t s = first + 1; s < last; ++s) {
+      crc = io::crc32_combine(crc, crcs_[s], slices_[s].length);
+    }
+    return crc;
+  }
+
+ private:
+  std::size_t job_of(std::size_t slice) const {
+    return static_cast<std::size_t>(
+        std::upper_bound(job_first_.begin(), job_first_.end(), slice) - job_first_.begin() - 1);
+  }
+
+  // Runs the next unclaimed job; false when none is left.
+  bool claim_and_run() {
+    const std::size_t j = next_.fetch_add(1, std::memory_order_relaxed);
+    if (j >= jobs_) return false;
+    for (std::size_t s = job_first_[j]; s < job_first_[j + 1]; ++s) {
+      crcs_[s] = io::crc32(std::span(slices_[s].data, static_cast<std::size_t>(slices_[s].length)));
+    }
+    {
+      const std::lock_guard lock(mutex_);
+      done_[j].store(true, std::memory_order_release);
+    }
+    ready_.notify_all();
+    return true;
+  }
+
+  void wait_for(std::size_t j) {
+    while (!done_[j].load(std::memory_order_acquire)) {
+      if (claim_and_run()) continue;  // help rather than wait
+      // Every job is claimed: j is running on another thread.
+      std::unique_lock lock(mutex_);
+      ready_.wait(lock, [&] { return done_[j].load(std::memory_order_acquire); });
+    }
+  }
+
+  std::vector<Slice> slices_;
+  std::vector<std::uint32_t> crcs_;
+  std::vector<std::size_t> first_;      // per entry, its first slice (and one past the end)
+  std::vector<std::size_t> job_first_;  // per job, its first slice (and one past the end)
+  std::size_t jobs_ = 0;
+  std::uint64_t total_ = 0;
+  std::unique_ptr<std::atomic<bool>[]> done_;
+  std::atomic<std::size_t> next_{0};
+  std::atomic<bool> stopping_{false};
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
+void ZipWriter::add_all(std::span<const EntryToAdd> entries) {
+  MNEMO_CHECK(!finished_, "zip entries added after finish()");
+  MNEMO_CHECK(!broken_, "zip entries added after a failed write to the archive");
+  // Lay every entry out, checking it, before anything is written.
+  std::vector<Layout> layouts;
+  layouts.reserve(entries.size());
+  std::unordered_set<std::string_view> planned;
+  planned.reserve(entries.size());
+  std::uint64_t offset = position_;
+  std::uint64_t pending_directory = 0;
+  for (const EntryToAdd& entry : entries) {
+    std::uint64_t size = 0;
+    for (const io::ConstBytes& piece : entry.pieces) {
+      MNEMO_CHECK(piece.size() <= std::numeric_limits<std::uint64_t>::max() - size, "zip entry '",
+                  entry.name, "' is larger than 2^64 bytes");
+      size += piece.size();
+    }
+    const Layout& at = layouts.emplace_back(plan(entry.name, size, offset, planned, pending_directory));
+    planned.insert(entry.name);
+    offset += at.header_size + at.size + at.descriptor_size;
+    pending_directory += kCentralHeaderSize + entry.name.size() +
+                         zip64_fields(at.size, at.offset).extra_size();
+  }
+
+  CrcJobs crcs(entries);
+  if (io::threads_for(crcs.total_bytes()) > 1) crcs.start(io::threads_for(crcs.total_bytes()) - 1);
+  std::vector<std::uint32_t> entry_crc(entries.size(), 0);
+
+  // Each write: the previous entry's descriptor, then headers, data and descriptors, the
+  // last entry's descriptor left for the next write (its CRC may still be computing).
+  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  std::vector<std::byte> meta;
+  std::vector<io::ConstBytes> pieces;
+  std::size_t owed = kNone;          // the entry whose descriptor is still to be written
+  std::size_t owed_record = kNone;   // its place in written_
+  const auto pay_descriptor = [&] {  // appends the owed descriptor to `meta`
+    const std::uint32_t crc = crcs.crc(owed);
+    append_descriptor(meta, layouts[owed], crc);
+    written_[owed_record].crc32 = crc;
+    owed = kNone;
+  };
+  std::size_t next = 0;
+  while (next < entries.size()) {
+    // This write's entries [next, end) and the bytes their metadata takes.
+    std::size_t end = next;
+    std::size_t piece_count = 1;
+    std::uint64_t bytes = 0;
+    std::size_t meta_bytes = kDataDescriptorSize64;
+    while (end < entries.size() &&
+           (end == next || (piece_count + entries[end].pieces.size() + 2 <= kMaxWritePieces &&
+                            bytes < kWriteBytes))) {
+      piece_count += entries[end].pieces.size() + 2;
+      bytes += layouts[end].size;
+      meta_bytes += layouts[end].header_size + layouts[end].descriptor_size;
+      ++end;
+    }
+    meta.clear();
+    meta.reserve(meta_bytes);  // never reallocated below: the pieces point into it
+    pieces.clear();
+    std::size_t meta_from = 0;
+    const auto flush_meta = [&] {
+      if (meta.size() > meta_from) pieces.emplace_back(meta.data() + meta_from, meta.size() - meta_from);
+      meta_from = meta.size();
+    };
+    std::uint64_t write_bytes = 0;
+    if (owed != kNone) pay_descriptor();
+    std::size_t new_owed = kNone;
+    for (std::size_t e = next; e < end; ++e) {
+      append_header(meta, entries[e].name, layouts[e]);
+      flush_meta();
+      for (const io::ConstBytes& piece : entries[e].pieces) {
+        if (!piece.empty()) pieces.push_back(piece);
+      }
+      write_bytes += layouts[e].size;
+      if (layouts[e].size == 0) continue;  // no descriptor
+      if (e + 1 == end) {
+        new_owed = e;
+      } else {
+        entry_crc[e] = crcs.crc(e);
+        append_descriptor(meta, layouts[e], entry_crc[e]);
+      }
+    }
+    flush_meta();
+    write_bytes += meta.size();
+    try {
+      emit(pieces, write_bytes);
+    } catch (...) {
+      crcs.stop();
+      throw;
+    }
+    for (std::size_t e = next; e < end; ++e) {
+      record(entries[e].name, layouts[e], entry_crc[e]);
+      if (e == new_owed) {
+        owed = e;
+        owed_record = written_.size() - 1;
+      }
+    }
+    next = end;
+  }
+  if (owed != kNone) {
+    meta.clear();
+    pay_descriptor();
+    const io::ConstBytes descriptor(meta);
+    emit(std::span<const io::ConstBytes>(&descriptor, 1), meta.size());
+  }
 }
 
 void ZipWriter::finish() {

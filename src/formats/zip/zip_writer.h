@@ -7,10 +7,13 @@
 //
 // Entry data goes to the sink as given (several pieces per entry allowed, e.g. straight
 // from tensor memory): the CRC is computed over the pieces, then header, pieces and data
-// descriptor go out in one sink write. No entry is ever copied.
+// descriptor go out in one sink write. No entry is ever copied. add_all writes many
+// entries with the same bytes, in few sink writes, the CRCs computed on other cores
+// while the data goes out.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,6 +25,12 @@
 namespace mnemo::zip {
 
 inline constexpr std::uint64_t kDataAlignment = 64;
+
+// One entry for add_all: its name and the pieces its data is made of.
+struct EntryToAdd {
+  std::string_view name;
+  std::span<const io::ConstBytes> pieces;
+};
 
 class ZipWriter {
  public:
@@ -45,10 +54,38 @@ class ZipWriter {
     add(name, std::span<const io::ConstBytes>(&data, 1));
   }
 
+  // Writes `entries` in order: the same bytes as add() for each in turn, but in as few
+  // sink writes as IOV_MAX pieces allow, each entry's data descriptor (the only place its
+  // CRC goes) going out with the next entry's header. The CRCs are computed on other
+  // threads, in pieces combined per entry, while the data is written; what is being
+  // written is never waited for, only the CRC its descriptor needs. Every entry is
+  // checked (as add() checks it) before anything is written. The names and pieces must
+  // stay valid until it returns.
+  void add_all(std::span<const EntryToAdd> entries);
+
   // Writes the central directory and the end records. No entry may follow.
   void finish();
 
  private:
+  struct Layout {
+    std::uint64_t size = 0;
+    std::uint64_t offset = 0;  // of the local header
+    bool zip64_sizes = false;  // the zip64 extra block holds the sizes
+    bool zip64_offset = false;  // ... and the offset
+    std::uint16_t padding = 0;
+    std::size_t header_size = 0;      // local header, name, extra fields
+    std::size_t descriptor_size = 0;  // 0 for an empty entry
+  };
+  // Checks an entry about to be added at position `offset` (`planned`: the names of the
+  // entries planned before it in the same call, `pending_directory` their directory
+  // bytes) and lays it out.
+  Layout plan(std::string_view name, std::uint64_t size, std::uint64_t offset,
+              const std::unordered_set<std::string_view>& planned,
+              std::uint64_t pending_directory) const;
+  static void append_header(std::vector<std::byte>& out, std::string_view name, const Layout& at);
+  static void append_descriptor(std::vector<std::byte>& out, const Layout& at, std::uint32_t crc);
+  void record(std::string_view name, const Layout& at, std::uint32_t crc);
+
   struct Written {
     std::string name;
     std::uint32_t crc32;
@@ -60,8 +97,8 @@ class ZipWriter {
   void emit(std::span<const io::ConstBytes> pieces, std::uint64_t bytes);
 
   io::ByteSink& sink_;
-  std::vector<Written> written_;
-  std::unordered_set<std::string> names_;
+  std::deque<Written> written_;                 // stable: names_ views their names
+  std::unordered_set<std::string_view> names_;
   std::uint64_t position_ = 0;        // bytes of the archive written so far
   std::uint64_t directory_size_ = 0;  // bytes the central directory will take
   bool finished_ = false;

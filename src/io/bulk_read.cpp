@@ -1,0 +1,111 @@
+#include "io/bulk_read.h"
+
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <numeric>
+#include <vector>
+
+#include "io/parallel_copy.h"
+
+namespace mnemo::io {
+namespace {
+
+// Ranges up to this size are read in runs; larger ones in pieces of this size.
+constexpr std::uint64_t kPiece = std::uint64_t{1} << 20;
+constexpr std::size_t kMaxRunRanges = std::min<std::size_t>(IOV_MAX, 1024);
+
+// Reads a run of ranges that follow each other in the file with as few preadv calls as
+// it takes; whatever the calls do not deliver (the file shrank, an error) is left to
+// read_at, which reports it.
+void read_run(const ByteSource& source, std::span<const RangeRead> run) {
+  const auto* file = dynamic_cast<const FileSource*>(&source);
+  if (!file || run.size() == 1) {
+    for (const RangeRead& r : run) source.read_at(r.offset, r.out);
+    return;
+  }
+  std::vector<iovec> iov(run.size());
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < run.size(); ++i) {
+    iov[i] = {run[i].out.data(), run[i].out.size()};
+    total += run[i].out.size();
+  }
+  if (!source.contains(run.front().offset, total)) {
+    for (const RangeRead& r : run) source.read_at(r.offset, r.out);  // reports the overrun
+    return;
+  }
+  std::size_t next = 0;          // first range not yet complete
+  std::uint64_t position = run.front().offset;
+  while (next < iov.size()) {
+    const ssize_t got = ::preadv(file->fd(), iov.data() + next, static_cast<int>(iov.size() - next),
+                                 static_cast<off_t>(position));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    position += static_cast<std::uint64_t>(got);
+    auto left = static_cast<std::size_t>(got);
+    while (next < iov.size() && left >= iov[next].iov_len) {
+      left -= iov[next].iov_len;
+      ++next;
+    }
+    if (left > 0) {
+      iov[next].iov_base = static_cast<std::byte*>(iov[next].iov_base) + left;
+      iov[next].iov_len -= left;
+    }
+  }
+  for (; next < iov.size(); ++next) {
+    const RangeRead& r = run[next];
+    const auto done = static_cast<std::size_t>(static_cast<std::byte*>(iov[next].iov_base) - r.out.data());
+    source.read_at(r.offset + done, r.out.subspan(done));
+  }
+}
+
+}  // namespace
+
+void read_ranges(const ByteSource& source, std::span<const RangeRead> requests) {
+  std::vector<std::size_t> order(requests.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return requests[a].offset < requests[b].offset; });
+  struct Task {
+    std::size_t first, last;  // a run: order[first, last)
+    std::uint64_t begin = 0, length = 0;  // a piece of one large range (length > 0)
+  };
+  std::vector<Task> tasks;
+  std::vector<RangeRead> sorted;
+  sorted.reserve(requests.size());
+  std::uint64_t total = 0;
+  for (const std::size_t i : order) {
+    const RangeRead& r = requests[i];
+    total += r.out.size();
+    if (r.out.size() > kPiece) {
+      for (std::uint64_t at = 0; at < r.out.size(); at += kPiece) {
+        tasks.push_back({sorted.size(), sorted.size() + 1, at, std::min(kPiece, r.out.size() - at)});
+      }
+      sorted.push_back(r);
+      continue;
+    }
+    Task* run = tasks.empty() || tasks.back().length != 0 ? nullptr : &tasks.back();
+    const RangeRead* previous = run ? &sorted.back() : nullptr;
+    if (run && run->last == sorted.size() && previous->offset + previous->out.size() == r.offset &&
+        run->last - run->first < kMaxRunRanges && run->begin + r.out.size() <= kPiece) {
+      run->last += 1;
+      run->begin += r.out.size();  // a run's bytes so far
+    } else if (!r.out.empty()) {
+      tasks.push_back({sorted.size(), sorted.size() + 1, r.out.size(), 0});
+    }
+    sorted.push_back(r);
+  }
+  parallel_for(tasks.size(), threads_for(total), [&](std::size_t t) {
+    const Task& task = tasks[t];
+    if (task.length != 0) {
+      const RangeRead& r = sorted[task.first];
+      source.read_at(r.offset + task.begin, r.out.subspan(task.begin, task.length));
+    } else {
+      read_run(source, std::span(sorted).subspan(task.first, task.last - task.first));
+    }
+  });
+}
+
+}  // namespace mnemo::io

@@ -1,0 +1,36 @@
+// The building blocks of bulk reads and writes: CRC-32 that is computed in pieces and
+// combined, a copy fused with its CRC, and work spread over the machine's cores.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+
+namespace mnemo::io {
+
+// CRC-32 (zip's polynomial) of `bytes`, continuing from `crc` (0 to start).
+std::uint32_t crc32(std::span<const std::byte> bytes, std::uint32_t crc = 0);
+
+// The CRC-32 of A followed by B, from crc(A), crc(B) and B's length: lets pieces of one
+// record be checked on different threads.
+std::uint32_t crc32_combine(std::uint32_t crc_a, std::uint32_t crc_b, std::uint64_t length_b);
+
+// Copies `src` to `dst` (same size, not overlapping) and returns the CRC-32 of the bytes
+// continuing from `crc`, reading each byte from memory once: the copy goes in blocks
+// small enough that the CRC reads them back from the cache.
+std::uint32_t copy_with_crc32(std::span<std::byte> dst, std::span<const std::byte> src,
+                              std::uint32_t crc);
+
+// How many threads work on `bytes` of copying: 1 below a few MiB (a thread costs more
+// than it saves there), else up to the cores the process may run on.
+std::size_t threads_for(std::uint64_t bytes);
+
+// Runs task(i) for every i in [0, count), each once, on up to `threads` threads (the
+// calling one included), tasks claimed in increasing order. When tasks throw, the tasks
+// not yet started are skipped, the running ones finish, and the exception of the
+// lowest-numbered failed task is rethrown: the same error whatever the timing.
+void parallel_for(std::size_t count, std::size_t threads,
+                  const std::function<void(std::size_t)>& task);
+
+}  // namespace mnemo::io

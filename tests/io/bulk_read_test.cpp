@@ -1,0 +1,90 @@
+#include "io/bulk_read.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "mnemo/core/error.h"
+#include "support/python.h"
+
+namespace mnemo::io {
+namespace {
+
+using testing::TempDir;
+
+std::vector<std::byte> pattern(std::size_t n) {
+  std::vector<std::byte> bytes(n);
+  for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<std::byte>((i * 131 + 7) % 251);
+  return bytes;
+}
+
+void write_file(const std::filesystem::path& path, const std::vector<std::byte>& bytes) {
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Ranges of every kind: many small ones back to back (runs), gaps, empty ones, large
+// ones split in pieces, given out of order.
+std::vector<std::pair<std::uint64_t, std::size_t>> ranges() {
+  std::vector<std::pair<std::uint64_t, std::size_t>> out;
+  std::uint64_t at = 0;
+  for (int i = 0; i < 3000; ++i) {
+    out.emplace_back(at, 1000);
+    at += 1000;
+  }
+  out.emplace_back(at + 10, 0);
+  out.emplace_back(at + 17, 5);  // after a gap
+  out.emplace_back(at + 100, std::size_t{5} << 20);  // large: pieces
+  out.emplace_back(at + 100 + (std::size_t{5} << 20), 3);
+  std::swap(out[0], out[2999]);
+  std::swap(out[10], out.back());
+  return out;
+}
+
+void check_reads(const ByteSource& source, const std::vector<std::byte>& bytes) {
+  const auto wanted = ranges();
+  std::vector<std::vector<std::byte>> buffers;
+  std::vector<RangeRead> reads;
+  for (const auto& [offset, size] : wanted) buffers.emplace_back(size);
+  for (std::size_t i = 0; i < wanted.size(); ++i) reads.push_back({wanted[i].first, buffers[i]});
+  read_ranges(source, reads);
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    ASSERT_TRUE(std::equal(buffers[i].begin(), buffers[i].end(),
+                           bytes.begin() + static_cast<std::ptrdiff_t>(wanted[i].first)))
+        << i;
+  }
+}
+
+TEST(ReadRangesTest, ReadsEveryRangeFromAFile) {
+  TempDir dir;
+  const auto bytes = pattern(std::size_t{9} << 20);
+  write_file(dir / "f.bin", bytes);
+  check_reads(FileSource(dir / "f.bin"), bytes);
+}
+
+TEST(ReadRangesTest, ReadsEveryRangeFromMemory) {
+  const auto bytes = pattern(std::size_t{9} << 20);
+  check_reads(MemorySource::view(bytes), bytes);
+}
+
+TEST(ReadRangesTest, ARangePastTheEndIsCorrupt) {
+  TempDir dir;
+  const auto bytes = pattern(5000);
+  write_file(dir / "f.bin", bytes);
+  const FileSource source(dir / "f.bin");
+  std::vector<std::byte> a(1000), b(1000), c(1000);
+  // a, b and c form one run; c runs past the end.
+  try {
+    read_ranges(source, std::vector<RangeRead>{{3000, a}, {4000, b}, {5000, c}});
+    FAIL() << "nothing thrown";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("read needs bytes [5000, 6000)"));
+  }
+}
+
+}  // namespace
+}  // namespace mnemo::io

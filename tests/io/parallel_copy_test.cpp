@@ -1,0 +1,96 @@
+#include "io/parallel_copy.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+namespace mnemo::io {
+namespace {
+
+std::vector<std::byte> pattern(std::size_t n, unsigned seed = 7) {
+  std::vector<std::byte> bytes(n);
+  std::uint32_t x = seed;
+  for (std::size_t i = 0; i < n; ++i) {
+    x = x * 1664525u + 1013904223u;
+    bytes[i] = static_cast<std::byte>(x >> 24);
+  }
+  return bytes;
+}
+
+TEST(Crc32Test, MatchesKnownValues) {
+  const std::string text = "123456789";
+  EXPECT_EQ(crc32(std::as_bytes(std::span(text))), 0xcbf43926u);  // the CRC-32 check value
+  EXPECT_EQ(crc32({}), 0u);
+  EXPECT_EQ(crc32({}, 0x1234u), 0x1234u);  // an empty piece keeps a running CRC
+}
+
+TEST(Crc32Test, CombineJoinsPiecesAtEverySplit) {
+  const auto bytes = pattern(3000);
+  const std::uint32_t whole = crc32(bytes);
+  for (std::size_t split : {0u, 1u, 2u, 7u, 64u, 1000u, 2999u, 3000u}) {
+    const std::span<const std::byte> a(bytes.data(), split), b(bytes.data() + split, 3000 - split);
+    EXPECT_EQ(crc32_combine(crc32(a), crc32(b), b.size()), whole) << split;
+  }
+}
+
+TEST(Crc32Test, CombineHandlesLongSecondPieces) {
+  // Lengths past 2^32 bytes exercise every power the combination uses; the CRC of n zero
+  // bytes after A is A's CRC shifted, whatever n is, and combining with a zero CRC of a
+  // zero-length piece changes nothing.
+  const auto a = pattern(100);
+  const std::uint32_t crc_a = crc32(a);
+  EXPECT_EQ(crc32_combine(crc_a, 0, 0), crc_a);
+  const std::vector<std::byte> zeros(5000);
+  EXPECT_EQ(crc32_combine(crc_a, crc32(zeros), zeros.size()), crc32(zeros, crc_a));
+  // Associativity over three pieces, one of them long enough for the high powers.
+  const std::uint64_t big = (std::uint64_t{1} << 33) + 12345;
+  const std::uint32_t x = 0x12345678u, y = 0x9abcdef0u, z = 0x0f1e2d3cu;
+  EXPECT_EQ(crc32_combine(crc32_combine(x, y, big), z, 77),
+            crc32_combine(x, crc32_combine(y, z, 77), big + 77));
+}
+
+TEST(CopyWithCrc32Test, CopiesAndChecksAcrossBlocks) {
+  for (std::size_t n : {0u, 1u, 65535u, 65536u, 65537u, 300000u}) {
+    const auto src = pattern(n, static_cast<unsigned>(n));
+    std::vector<std::byte> dst(n);
+    EXPECT_EQ(copy_with_crc32(dst, src, 0), crc32(src)) << n;
+    EXPECT_EQ(dst, src) << n;
+    EXPECT_EQ(copy_with_crc32(dst, src, 0xabcdu), crc32(src, 0xabcdu)) << n;
+  }
+}
+
+TEST(ParallelForTest, RunsEveryTaskOnceOnAnyNumberOfThreads) {
+  for (std::size_t threads : {1u, 2u, 3u, 8u}) {
+    std::vector<std::atomic<int>> runs(1000);
+    parallel_for(runs.size(), threads, [&](std::size_t i) { runs[i].fetch_add(1); });
+    for (std::size_t i = 0; i < runs.size(); ++i) ASSERT_EQ(runs[i].load(), 1) << i << " " << threads;
+  }
+  parallel_for(0, 4, [](std::size_t) { FAIL(); });
+}
+
+TEST(ParallelForTest, RethrowsTheLowestFailedTask) {
+  for (std::size_t threads : {1u, 2u, 4u}) {
+    for (int rep = 0; rep < 20; ++rep) {
+      try {
+        parallel_for(200, threads, [](std::size_t i) {
+          if (i == 37 || i == 38 || i == 150) throw std::runtime_error(std::to_string(i));
+        });
+        FAIL() << "nothing thrown";
+      } catch (const std::runtime_error& e) {
+        EXPECT_STREQ(e.what(), "37") << threads;
+      }
+    }
+  }
+}
+
+TEST(ThreadsForTest, OneThreadForSmallWorkSeveralForLarge) {
+  EXPECT_EQ(threads_for(0), 1u);
+  EXPECT_EQ(threads_for(1 << 20), 1u);
+  EXPECT_GE(threads_for(std::uint64_t{1} << 30), 1u);
+}
+
+}  // namespace
+}  // namespace mnemo::io
