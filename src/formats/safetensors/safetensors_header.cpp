@@ -114,11 +114,15 @@ class HeaderParser {
     }
     json::parser parser;
     json::document document;
-    document_ = &document;
+    // document_ (which check() asks for the error's location) is set only once iterate
+    // succeeds: a document that failed to iterate has no tokens, and simdjson 3.0's
+    // current_location() then reads through a null pointer (found by fuzzing;
+    // tests/regress/safetensors/).
     check(parser
               .iterate(simdjson::padded_string_view(text_.data(), text_.size(),
                                                     text_.size() + simdjson::SIMDJSON_PADDING))
               .get(document));
+    document_ = &document;
     json::json_type root_type = json::json_type::null;
     check(document.type().get(root_type));
     if (root_type != json::json_type::object) {

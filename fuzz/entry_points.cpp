@@ -1,0 +1,147 @@
+#include "entry_points.h"
+
+#include <array>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "formats/pickle/module_salvage.h"
+#include "formats/pickle/unpickler.h"
+#include "formats/pt/pt_legacy_reader.h"
+#include "formats/pt/pt_zip_reader.h"
+#include "formats/safetensors/safetensors_header.h"
+#include "formats/safetensors/safetensors_reader.h"
+#include "formats/zip/zip_reader.h"
+#include "mnemo/core/error.h"
+#include "mnemo/io/byte_source.h"
+#include "mnemo/serialize.h"
+
+namespace mnemo::fuzz {
+namespace {
+
+// What a harness gives a storage or reads back at most: enough for every seed, small
+// enough that a fuzzer never runs out of memory on what the input asks for legitimately.
+constexpr std::uint64_t kMaxHarnessBytes = std::uint64_t{1} << 22;
+// Tensors with more elements than this are not read back (a stride-0 view of one
+// element may legitimately claim billions of them).
+constexpr std::int64_t kMaxTouchedElements = std::int64_t{1} << 18;
+
+template <class Fn>
+void refusing_errors(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error&) {
+    // A clean refusal: what every damaged input must end in.
+  }
+}
+
+// Reads every element of every tensor, so that a tensor viewing memory outside its
+// storage shows up as a sanitizer report.
+void touch_tensors(const Value& value) {
+  for_each_tensor(value, [](const std::string&, const Tensor& tensor) {
+    if (!tensor.device().is_cpu() || tensor.numel() > kMaxTouchedElements) return;
+    const Tensor copy = tensor.clone();
+    const auto* bytes = static_cast<const unsigned char*>(copy.data_ptr());
+    unsigned sum = 0;
+    for (std::size_t i = 0; i < copy.nbytes(); ++i) sum += bytes[i];
+    // Keeps the loop from being optimized away.
+    volatile unsigned sink = sum;
+    (void)sink;
+  });
+}
+
+LoadOptions keep_saved_devices(bool mmap) {
+  LoadOptions options;
+  options.map_location = MapLocation::keep_saved();
+  options.mmap = mmap;
+  return options;
+}
+
+}  // namespace
+
+void zip_reader(std::span<const std::byte> data) {
+  const io::MemorySource source = io::MemorySource::view(data);
+  refusing_errors([&] {
+    const zip::ZipReader reader(source);
+    const zip::ZipReader copy(reader);  // rebuilds the index
+    std::vector<std::byte> buffer;
+    for (const zip::Entry& entry : copy.entries()) {
+      if (copy.find(entry.name) != &entry) {
+        fail(ErrorCode::kCorrupt, "fuzz: find() does not return the entry it indexes");
+      }
+      if (entry.size > kMaxHarnessBytes) continue;
+      buffer.resize(static_cast<std::size_t>(entry.size));
+      refusing_errors([&] { copy.read(entry, buffer, /*verify_crc=*/true); });
+      refusing_errors([&] { copy.read(entry, buffer, /*verify_crc=*/false); });
+    }
+  });
+}
+
+void unpickler(std::span<const std::byte> data) {
+  for (const bool salvage : {false, true}) {
+    std::unordered_map<std::string, Storage> storages;
+    const pickle::StorageLoader loader = [&](const pickle::StorageRef& ref) -> Storage {
+      const std::uint64_t unit = ref.untyped ? 1 : element_size(ref.dtype);
+      const auto numel = static_cast<std::uint64_t>(ref.numel);  // >= 0, checked by the caller
+      if (numel > kMaxHarnessBytes / unit) {
+        fail(ErrorCode::kLimit, "fuzz: storage '", ref.key, "' asks for ", ref.numel,
+             " elements, more than the harness gives");
+      }
+      auto [it, inserted] = storages.try_emplace(ref.key);
+      if (inserted) it->second = Storage::allocate_zeroed(numel * unit, Device::cpu());
+      return it->second;
+    };
+    refusing_errors([&] {
+      const pickle::UnpickleResult result =
+          pickle::unpickle(data, loader, {.salvage = salvage, .origin = "fuzz"});
+      if (result.bytes_read > data.size()) {
+        fail(ErrorCode::kCorrupt, "fuzz: the unpickler read past its input");
+      }
+      touch_tensors(result.value);
+      if (salvage) refusing_errors([&] { (void)pickle::salvage_state_dict(result.value); });
+    });
+  }
+}
+
+void pt_load(std::span<const std::byte> data) {
+  refusing_errors([&] { touch_tensors(load(data, keep_saved_devices(false))); });
+  refusing_errors([&] { touch_tensors(load(data)); });
+  // As an mmap load: stored records become views of the bytes.
+  const io::MemorySource source = io::MemorySource::view(data);
+  refusing_errors([&] {
+    LoadOptions options = keep_saved_devices(true);
+    options.verify_crc = true;
+    touch_tensors(pt::read_zip(source, options));
+  });
+}
+
+void pt_legacy(std::span<const std::byte> data) {
+  const io::MemorySource source = io::MemorySource::view(data);
+  refusing_errors([&] { touch_tensors(pt::read_legacy(source, keep_saved_devices(false))); });
+  refusing_errors([&] {
+    LoadOptions options = keep_saved_devices(false);
+    options.salvage = true;
+    touch_tensors(pt::read_legacy(source, options));
+  });
+}
+
+void safetensors(std::span<const std::byte> data) {
+  const io::MemorySource source = io::MemorySource::view(data);
+  refusing_errors([&] { (void)safetensors::read_info(source); });
+  for (const bool mmap : {false, true}) {
+    refusing_errors([&] { touch_tensors(safetensors::read(source, keep_saved_devices(mmap))); });
+  }
+}
+
+std::span<const Target> targets() {
+  static constexpr std::array<Target, 5> kTargets = {{
+      {"zip_reader", &zip_reader},
+      {"unpickler", &unpickler},
+      {"pt_load", &pt_load},
+      {"pt_legacy", &pt_legacy},
+      {"safetensors", &safetensors},
+  }};
+  return kTargets;
+}
+
+}  // namespace mnemo::fuzz
