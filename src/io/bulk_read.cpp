@@ -8,6 +8,7 @@
 #include <numeric>
 #include <vector>
 
+#include "io/iovec_advance.h"
 #include "io/parallel_copy.h"
 
 namespace mnemo::io {
@@ -44,15 +45,7 @@ void read_run(const ByteSource& source, std::span<const RangeRead> run) {
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) break;
     position += static_cast<std::uint64_t>(got);
-    auto left = static_cast<std::size_t>(got);
-    while (next < iov.size() && left >= iov[next].iov_len) {
-      left -= iov[next].iov_len;
-      ++next;
-    }
-    if (left > 0) {
-      iov[next].iov_base = static_cast<std::byte*>(iov[next].iov_base) + left;
-      iov[next].iov_len -= left;
-    }
+    next = advance_iovecs(iov, next, static_cast<std::size_t>(got));
   }
   for (; next < iov.size(); ++next) {
     const RangeRead& r = run[next];

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "io/iovec_advance.h"
 #include "mnemo/core/error.h"
 
 namespace mnemo::io {
@@ -226,16 +227,7 @@ void AtomicFileWriter::write(std::span<const ConstBytes> pieces) {
       // commit()'s fsync is what makes the file durable, and reports any error.
       (void)::sync_file_range(fd_, 0, static_cast<off_t>(position_), SYNC_FILE_RANGE_WRITE);
     }
-    // Skip the pieces that went out whole, then trim the one that went out in part.
-    auto left = static_cast<std::size_t>(written);
-    while (next < iov.size() && left >= iov[next].iov_len) {
-      left -= iov[next].iov_len;
-      ++next;
-    }
-    if (left > 0) {
-      iov[next].iov_base = static_cast<std::byte*>(iov[next].iov_base) + left;
-      iov[next].iov_len -= left;
-    }
+    next = advance_iovecs(iov, next, static_cast<std::size_t>(written));
   }
 }
 
