@@ -82,6 +82,16 @@ class MapLocation {
       rule_;
 };
 
+// How far a long load, save or verify has got, for a progress bar: `done` of `total`
+// bytes — of tensor data for a load, of the file being written for a save (for a .pt,
+// total counts its records, without the zip's headers, which may bring done to total a
+// little early), of records checked for verify. done only grows and never passes total;
+// the last call has done == total. Calls never overlap, but may come from mnemo's worker
+// threads, and come only as done grows by a visible step (about 1/500 of total): keep
+// the function quick. Whatever it throws stops the work and comes out of the call that
+// was given it — a save then leaves no file behind.
+using ProgressFunction = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
 struct LoadOptions {
   MapLocation map_location = {};
   // Tensors view a mapping of the file instead of owning copies: loading costs nothing
@@ -97,6 +107,9 @@ struct LoadOptions {
   // Read a whole pickled nn.Module (torch.save(model)) as generic objects instead of
   // refusing it; still no code runs. See salvage_state_dict to recover its tensors.
   bool salvage = false;
+  // Called as the tensors' bytes are read (see ProgressFunction); an mmap load reads
+  // none, and reports its mapped bytes done at once.
+  ProgressFunction progress = {};
 };
 
 struct SaveOptions {
@@ -106,6 +119,8 @@ struct SaveOptions {
   // The safetensors "__metadata__" (e.g. {"format": "pt"}), written with its keys sorted.
   // Only safetensors holds it: saving a .pt file with metadata is refused.
   std::map<std::string, std::string> metadata = {};
+  // Called as the file's bytes are written (see ProgressFunction).
+  ProgressFunction progress = {};
 };
 
 enum class FileFormat {
@@ -174,10 +189,17 @@ struct VerifyReport {
   std::uint64_t storage_bytes = 0;  // bytes of the distinct storages they view
 };
 
+struct VerifyOptions {
+  // Called as records' CRCs are checked (see ProgressFunction); safetensors, which has
+  // no checksums, reports its tensor data done once the structure is checked.
+  ProgressFunction progress = {};
+};
+
 // Checks a file completely: its structure, the CRC-32 of every record (referenced or
-// not; safetensors has no checksums), and the bounds of every tensor. Throws what load would throw (kCorrupt naming
-// the damaged record); never computes on or moves a tensor, whatever its device.
-VerifyReport verify(const std::filesystem::path& path);
+// not; safetensors has no checksums), and the bounds of every tensor. Throws what load
+// would throw (kCorrupt naming the damaged record); never computes on or moves a
+// tensor, whatever its device.
+VerifyReport verify(const std::filesystem::path& path, const VerifyOptions& options = {});
 
 // The state_dict of a module that was pickled whole and loaded with salvage = true:
 // its parameters and persistent buffers under their dotted names.

@@ -14,6 +14,7 @@
 #include "formats/safetensors/safetensors_header.h"
 #include "formats/safetensors/safetensors_reader.h"
 #include "formats/safetensors/safetensors_writer.h"
+#include "io/progress_meter.h"
 #include "mnemo/io/byte_sink.h"
 
 namespace mnemo {
@@ -104,6 +105,44 @@ Value load_from(const io::ByteSource& source, const LoadOptions& options) {
   return {};
 }
 
+// Writes a prepared file into `sink`, through a meter when progress is wanted.
+template <typename Write>
+void write_metered(io::ByteSink& sink, const SaveOptions& options, std::uint64_t total,
+                   const Write& write) {
+  if (!options.progress) {
+    write(sink);
+    return;
+  }
+  io::ProgressMeter meter(options.progress, total);
+  io::MeteredSink metered(sink, meter);
+  write(metered);
+  meter.finish();
+}
+
+// Prepares `value` for writing in `format` — where anything that refuses it is refused,
+// before any file is touched — then calls emit(total, write): `write` puts the file's
+// bytes into a sink, `total` is the bytes to report progress against.
+template <typename Emit>
+void prepare(const Value& value, FileFormat format, const std::string& archive_name,
+             const SaveOptions& options, const Emit& emit) {
+  switch (format) {
+    case FileFormat::kPtZip: {
+      const pt::PreparedArchive archive(value);
+      emit(archive.record_bytes(), [&](io::ByteSink& out) { archive.write(out, archive_name); });
+      return;
+    }
+    case FileFormat::kSafetensors: {
+      const safetensors::PreparedFile prepared(value, options.metadata);
+      emit(prepared.size(), [&](io::ByteSink& out) { prepared.write(out); });
+      return;
+    }
+    case FileFormat::kPtLegacy:
+      fail(ErrorCode::kInvalidArgument,
+           "mnemo does not write the legacy PyTorch format; save as pt-zip, which every "
+           "PyTorch since 1.6 reads");
+  }
+}
+
 void check_metadata_fits(FileFormat format, const SaveOptions& options) {
   if (format != FileFormat::kSafetensors && !options.metadata.empty()) {
     fail(ErrorCode::kInvalidArgument, "SaveOptions::metadata (", options.metadata.size(),
@@ -165,18 +204,13 @@ Value load(std::span<const std::byte> bytes, const LoadOptions& options) {
 void save(const Value& value, const std::filesystem::path& path, const SaveOptions& options) {
   const FileFormat format = format_for_path(path);
   check_metadata_fits(format, options);
-  if (format == FileFormat::kSafetensors) {
-    const safetensors::PreparedFile prepared(value, options.metadata);
+  const std::string archive_name =
+      format == FileFormat::kPtZip ? pt::archive_name_for(path) : std::string();
+  prepare(value, format, archive_name, options, [&](std::uint64_t total, const auto& write) {
     io::AtomicFileWriter file(path, {.fsync = options.fsync});
-    prepared.write(file);
+    write_metered(file, options, total, write);
     file.commit();
-    return;
-  }
-  const pt::PreparedArchive archive(value);
-  const std::string name = pt::archive_name_for(path);
-  io::AtomicFileWriter file(path, {.fsync = options.fsync});
-  archive.write(file, name);
-  file.commit();
+  });
 }
 
 std::vector<std::byte> save_to_bytes(const Value& value) {
@@ -187,16 +221,9 @@ std::vector<std::byte> save_to_bytes(const Value& value, FileFormat format,
                                      const SaveOptions& options) {
   check_metadata_fits(format, options);
   io::MemorySink sink;
-  switch (format) {
-    case FileFormat::kPtZip: pt::PreparedArchive(value).write(sink, "archive"); break;
-    case FileFormat::kSafetensors:
-      safetensors::PreparedFile(value, options.metadata).write(sink);
-      break;
-    case FileFormat::kPtLegacy:
-      fail(ErrorCode::kInvalidArgument,
-           "mnemo does not write the legacy PyTorch format; save as pt-zip, which every "
-           "PyTorch since 1.6 reads");
-  }
+  prepare(value, format, "archive", options, [&](std::uint64_t total, const auto& write) {
+    write_metered(sink, options, total, write);
+  });
   return sink.release();
 }
 

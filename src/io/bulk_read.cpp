@@ -56,7 +56,8 @@ void read_run(const ByteSource& source, std::span<const RangeRead> run) {
 
 }  // namespace
 
-void read_ranges(const ByteSource& source, std::span<const RangeRead> requests) {
+void read_ranges(const ByteSource& source, std::span<const RangeRead> requests,
+                 ProgressMeter* progress) {
   std::vector<std::size_t> order(requests.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::sort(order.begin(), order.end(),
@@ -95,8 +96,13 @@ void read_ranges(const ByteSource& source, std::span<const RangeRead> requests) 
     if (task.length != 0) {
       const RangeRead& r = sorted[task.first];
       source.read_at(r.offset + task.begin, r.out.subspan(task.begin, task.length));
+      if (progress) progress->add(task.length);
     } else {
-      read_run(source, std::span(sorted).subspan(task.first, task.last - task.first));
+      const auto run = std::span(sorted).subspan(task.first, task.last - task.first);
+      read_run(source, run);
+      if (progress) {
+        for (const RangeRead& r : run) progress->add(r.out.size());
+      }
     }
   });
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 
+#include "io/progress_meter.h"
 #include "mnemo/io/byte_source.h"
 
 namespace mnemo::io {
@@ -18,7 +19,8 @@ struct RangeRead {
 // would (the same errors). Large ranges are read straight into their buffers in pieces
 // spread over the cores; runs of small ranges that follow each other in a file are read
 // with one system call each (preadv), straight into their buffers too. Buffers must not
-// overlap.
-void read_ranges(const ByteSource& source, std::span<const RangeRead> requests);
+// overlap. `progress`, when given, counts the bytes as they arrive.
+void read_ranges(const ByteSource& source, std::span<const RangeRead> requests,
+                 ProgressMeter* progress = nullptr);
 
 }  // namespace mnemo::io

@@ -1,5 +1,5 @@
-// Progress on a terminal: mnemo draws bars and status lines on stderr only when it is a
-// terminal, and --quiet silences them. The terminal is a pseudo-terminal from script(1);
+// Progress on a terminal: mnemo draws bars on stderr only when it is a terminal, for
+// work large enough to watch, and --quiet silences them. The terminal is a pseudo-terminal from script(1);
 // without it the tests are skipped (elsewhere stderr is a file, and every test of the
 // other files checks that nothing is drawn there).
 #include <gmock/gmock.h>
@@ -50,29 +50,52 @@ class MnemoProgress : public ::testing::Test {
   TempDir dir_;
 };
 
-TEST_F(MnemoProgress, StatusLinesForWorkInsideOneLibraryCall) {
+constexpr const char* kFullBar = "[########################] 100% ";
+
+TEST_F(MnemoProgress, BarsForWorkInsideLibraryCalls) {
   const std::string shown = on_terminal("verify big.pt", dir_.path());
-  EXPECT_THAT(shown, HasSubstr("verifying big.pt...\r\033[K"));
+  EXPECT_THAT(shown, HasSubstr(std::string("verifying big.pt ") + kFullBar));
   EXPECT_THAT(shown, HasSubstr("big.pt: OK (pt-zip"));
   const std::string quiet = on_terminal("verify --quiet big.pt", dir_.path());
   EXPECT_THAT(quiet, Not(HasSubstr("verifying")));
   EXPECT_THAT(quiet, HasSubstr("big.pt: OK (pt-zip"));
+
+  // Reading checks every CRC; writing goes through the library's writer.
+  const std::string converted =
+      on_terminal("convert --no-fsync big.pt big.safetensors", dir_.path());
+  EXPECT_THAT(converted, HasSubstr(std::string("reading big.pt ") + kFullBar + "64/64 MiB in "));
+  EXPECT_THAT(converted, HasSubstr(std::string("writing big.safetensors ") + kFullBar));
+  EXPECT_THAT(converted, HasSubstr("big.pt -> big.safetensors (safetensors)"));
+  const std::string silent =
+      on_terminal("convert --no-fsync --quiet big.pt big.safetensors", dir_.path());
+  EXPECT_THAT(silent, Not(HasSubstr("reading")));
+  EXPECT_THAT(silent, Not(HasSubstr("writing")));
+}
+
+TEST_F(MnemoProgress, NoBarForMappedReadsOrSmallWork) {
+  // diff and inspect map the file, which reads nothing: no bar for that.
+  const std::string inspected = on_terminal("inspect big.pt", dir_.path());
+  EXPECT_THAT(inspected, Not(HasSubstr("reading")));
+  EXPECT_THAT(inspected, HasSubstr("w"));
+  save(Dict{{"w", zeros({1000})}}, dir_ / "small.pt", {.fsync = false});
+  EXPECT_THAT(on_terminal("convert --no-fsync small.pt small.safetensors", dir_.path()),
+              Not(HasSubstr("[")));
 }
 
 TEST_F(MnemoProgress, BarsForWorkTheCliCounts) {
   const std::string diff = on_terminal("diff big.pt big.pt", dir_.path());
-  EXPECT_THAT(diff, HasSubstr("diff [########################] 100% 128/128 MiB in "));
+  EXPECT_THAT(diff, HasSubstr(std::string("diff ") + kFullBar + "128/128 MiB in "));
+  EXPECT_THAT(diff, Not(HasSubstr("reading")));
   EXPECT_THAT(diff, HasSubstr("equal: 1 key"));
   EXPECT_THAT(on_terminal("diff -q big.pt big.pt", dir_.path()), Not(HasSubstr("diff [")));
 
   const std::string cast =
       on_terminal("convert --no-fsync --dtype bf16 big.pt small.pt", dir_.path());
-  EXPECT_THAT(cast, HasSubstr("cast [########################] 100% 64/64 MiB in "));
-  EXPECT_THAT(cast, HasSubstr("writing small.pt..."));
+  EXPECT_THAT(cast, HasSubstr(std::string("cast ") + kFullBar + "64/64 MiB in "));
+  EXPECT_THAT(cast, Not(HasSubstr("writing"))) << "32 MiB to write: too little for a bar";
   const std::string quiet =
       on_terminal("convert --no-fsync -q --dtype bf16 big.pt small.pt", dir_.path());
   EXPECT_THAT(quiet, Not(HasSubstr("cast [")));
-  EXPECT_THAT(quiet, Not(HasSubstr("writing")));
   EXPECT_THAT(quiet, HasSubstr("big.pt -> small.pt (pt-zip)"));
 }
 

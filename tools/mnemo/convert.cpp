@@ -291,11 +291,12 @@ int run_convert(const ConvertArgs& args) {
   const FileFormat input_format = detect_format(args.input);
   Value content;
   {
-    const Status status("reading " + args.input, args.quiet);
+    CallProgress progress(bar_label("reading", args.input), args.quiet);
     content = load(args.input, {.map_location = MapLocation::keep_saved(),
                                 .mmap = true,
                                 .mmap_mode = MapMode::kReadOnly,
-                                .verify_crc = true});
+                                .verify_crc = true,
+                                .progress = progress.function()});
   }
   std::size_t dropped_metadata = 0;
   if (input_format == FileFormat::kSafetensors) {
@@ -403,7 +404,8 @@ int run_convert(const ConvertArgs& args) {
   }
 
   try {
-    const Status status("writing " + args.output, args.quiet);
+    CallProgress progress(bar_label("writing", args.output), args.quiet);
+    options.progress = progress.function();
     save(selected, args.output, options);
   } catch (const Error& e) {
     if (*format == FileFormat::kSafetensors && e.code() == ErrorCode::kUnsupported &&

@@ -562,12 +562,7 @@ Side load_side(const std::string& file, bool quiet) {
   Side side;
   side.file = file;
   side.format = detect_format(file);
-  {
-    const Status status("reading " + file, quiet);
-    side.content = load(
-        file,
-        {.map_location = MapLocation::keep_saved(), .mmap = true, .mmap_mode = MapMode::kReadOnly});
-  }
+  side.content = load_to_look_at(file, quiet);
   side.leaves = dotted_leaves(side.content);
   return side;
 }

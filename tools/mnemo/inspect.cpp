@@ -316,13 +316,7 @@ void print_text(const InspectArgs& args, FileFormat format, const Value& content
 
 int run_inspect(const InspectArgs& args) {
   const FileFormat format = detect_format(args.file);
-  Value content;
-  {
-    const Status status("reading " + args.file, args.quiet);
-    content = load(
-        args.file,
-        {.map_location = MapLocation::keep_saved(), .mmap = true, .mmap_mode = MapMode::kReadOnly});
-  }
+  const Value content = load_to_look_at(args.file, args.quiet);
   // safetensors keeps a string -> string map beside its tensors.
   std::optional<std::map<std::string, std::string>> metadata;
   if (format == FileFormat::kSafetensors) metadata = inspect_safetensors(args.file).metadata;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 
 namespace mnemo::cli {
 namespace {
@@ -14,6 +15,10 @@ std::uint64_t mebibytes(std::uint64_t bytes) { return (bytes + kMiB - 1) / kMiB;
 }  // namespace
 
 bool progress_allowed(bool quiet) { return !quiet && ::isatty(::fileno(stderr)) != 0; }
+
+std::string bar_label(std::string_view action, const std::string& path) {
+  return std::string(action) + " " + std::filesystem::path(path).filename().string();
+}
 
 Progress::Progress(std::string label, std::uint64_t total_bytes, bool quiet) {
   if (total_bytes >= kProgressMinBytes && progress_allowed(quiet)) {
@@ -31,16 +36,32 @@ void Progress::finish() {
   if (bar_) bar_->finish("MiB");
 }
 
-Status::Status(const std::string& text, bool quiet) : shown_(progress_allowed(quiet)) {
-  if (!shown_) return;
-  std::fprintf(stderr, "\r\033[K%s...", text.c_str());
-  std::fflush(stderr);
+CallProgress::CallProgress(std::string label, bool quiet)
+    : label_(std::move(label)), allowed_(progress_allowed(quiet)) {}
+
+ProgressFunction CallProgress::function() {
+  if (!allowed_) return {};
+  return [this](std::uint64_t done, std::uint64_t total) { report(done, total); };
 }
 
-Status::~Status() {
-  if (!shown_) return;
-  std::fputs("\r\033[K", stderr);
-  std::fflush(stderr);
+void CallProgress::report(std::uint64_t done, std::uint64_t total) {
+  if (!bar_ && done < total && total >= kProgressMinBytes) {
+    bar_.emplace(label_, mebibytes(total), stderr, /*quiet=*/false);
+  }
+  if (!bar_) return;
+  if (done == total) {
+    bar_->finish("MiB");
+  } else {
+    bar_->update(done / kMiB, "MiB");
+  }
+}
+
+Value load_to_look_at(const std::string& file, bool quiet) {
+  CallProgress progress(bar_label("reading", file), quiet);
+  return load(file, {.map_location = MapLocation::keep_saved(),
+                     .mmap = true,
+                     .mmap_mode = MapMode::kReadOnly,
+                     .progress = progress.function()});
 }
 
 }  // namespace mnemo::cli

@@ -10,10 +10,8 @@ namespace mnemo::cli {
 int run_verify(const VerifyArgs& args) {
   VerifyReport report;
   {
-    // verify() reads the whole file in one call and reports no progress: a status line
-    // says what is happening, without a made-up percentage.
-    const Status status("verifying " + args.file, args.quiet);
-    report = verify(args.file);
+    CallProgress progress(bar_label("verifying", args.file), args.quiet);
+    report = verify(args.file, {.progress = progress.function()});
   }
   std::cout << args.file << ": OK (" << file_format_name(report.format);
   if (report.format == FileFormat::kPtZip) {

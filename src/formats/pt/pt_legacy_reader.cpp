@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include "formats/pickle/unpickler.h"
 #include "formats/pt/byteswap.h"
+#include "io/progress_meter.h"
 
 namespace mnemo::pt {
 namespace {
@@ -40,9 +42,15 @@ class LegacyReader {
     position_ = object_start + object_length;
     read_storage_table();
 
+    std::uint64_t total = 0;
+    for (const auto& [key, extent] : extents_) {
+      total += static_cast<std::uint64_t>(extent.numel) * element_size(refs_.at(key).dtype);
+    }
+    meter_.emplace(options_.progress, total);
     position_ = object_start;
     pickle::UnpickleResult object = unpickle_next(
         [&](const pickle::StorageRef& ref) { return load_storage(ref); });
+    meter_->finish();
     return std::move(object.value);
   }
 
@@ -166,6 +174,7 @@ class LegacyReader {
     source_.read_at(extent.offset, out);
     if (big_endian_) byteswap_in_place(out, byteswap_unit(ref.dtype));
     loaded_.emplace(ref.key, storage);
+    meter_->add(nbytes);
     return storage;
   }
 
@@ -177,6 +186,7 @@ class LegacyReader {
   std::unordered_map<std::string, pickle::StorageRef> refs_;
   std::unordered_map<std::string, StorageExtent> extents_;
   std::unordered_map<std::string, Storage> loaded_;
+  std::optional<io::ProgressMeter> meter_;  // once the storage table is read
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "formats/pickle/unpickler.h"
 #include "formats/pt/byteswap.h"
 #include "formats/zip/zip_reader.h"
+#include "io/parallel_copy.h"
 #include "mnemo/limits.h"
 
 namespace mnemo::pt {
@@ -48,6 +49,9 @@ class Archive {
   const zip::ZipReader& zip() const { return zip_; }
   std::string describe(std::string_view record) const {
     return source_.describe() + ": record " + prefix_ + std::string(record);
+  }
+  std::string describe(const zip::Entry& entry) const {
+    return source_.describe() + ": record " + entry.name;
   }
 
   // A small record's text (version, byteorder).
@@ -171,11 +175,7 @@ class StorageTable {
     if (options_.mmap && source_.storage().defined() && entry->method == zip::kMethodStored &&
         !swap) {
       storage = source_.storage().slice(entry->data_offset, entry->size);
-      if (verify_crc_ && entry->crc32 != 0 &&
-          zip::crc32(std::span(storage.data(), storage.nbytes())) != entry->crc32) {
-        fail(ErrorCode::kCorrupt, archive_.describe("data/" + ref.key),
-             ": CRC-32 mismatch, the record's bytes were damaged");
-      }
+      if (verify_crc_ && entry->crc32 != 0) mapped_checks_.push_back({entry, storage.data()});
       if (!device.is_cpu()) storage = storage.with_device(device);
     } else {
       storage = Storage::allocate(entry->size, device);
@@ -187,14 +187,51 @@ class StorageTable {
     return storage;
   }
 
-  // Reads the bytes of every storage allocated by load().
+  // Checks the CRCs of the mapped storages that need it, and reads the bytes of every
+  // storage allocated by load().
   void fill() {
-    archive_.zip().read_all(pending_, verify_crc_);
+    std::uint64_t total = 0;
+    for (const Loaded& loaded : storages_) total += loaded.storage.nbytes();
+    std::uint64_t worked = 0;
+    for (const zip::ReadRequest& request : pending_) worked += request.out.size();
+    for (const MappedCheck& check : mapped_checks_) worked += check.entry->size;
+    io::ProgressMeter meter(options_.progress, total);
+    meter.add(total - worked);  // mapped, with nothing to check
+    check_mapped(meter);
+    archive_.zip().read_all(pending_, verify_crc_, &meter);
+    meter.finish();
     for (const Swap& swap : swaps_) byteswap_in_place(swap.bytes, swap.unit);
   }
 
  private:
   static constexpr std::size_t kNotLoaded = static_cast<std::size_t>(-1);
+  // A mapped record's CRC is computed in slices of this size, each counted as progress.
+  static constexpr std::uint64_t kCrcSlice = std::uint64_t{16} << 20;
+  struct MappedCheck {
+    const zip::Entry* entry;
+    const std::byte* data;  // in the mapping
+  };
+
+  // The CRC-32 of every mapped storage that is to be checked, records spread over the
+  // cores; the first damaged one in pickle order is reported.
+  void check_mapped(io::ProgressMeter& meter) const {
+    std::uint64_t bytes = 0;
+    for (const MappedCheck& check : mapped_checks_) bytes += check.entry->size;
+    io::parallel_for(mapped_checks_.size(), io::threads_for(bytes), [&](std::size_t i) {
+      const zip::Entry& entry = *mapped_checks_[i].entry;
+      std::uint32_t crc = 0;
+      for (std::uint64_t at = 0; at < entry.size; at += kCrcSlice) {
+        const std::uint64_t length = std::min(kCrcSlice, entry.size - at);
+        crc = zip::crc32(std::span(mapped_checks_[i].data + at, length), crc);
+        meter.add(length);
+      }
+      if (crc != entry.crc32) {
+        fail(ErrorCode::kCorrupt, archive_.describe(entry),
+             ": CRC-32 mismatch, the record's bytes were damaged");
+      }
+    });
+  }
+
   struct Loaded {
     Storage storage;
     DType dtype;
@@ -213,6 +250,7 @@ class StorageTable {
   std::vector<std::size_t> loaded_;  // per zip entry: its place in storages_
   std::vector<Loaded> storages_;
   std::vector<zip::ReadRequest> pending_;
+  std::vector<MappedCheck> mapped_checks_;
   std::vector<Swap> swaps_;
 };
 

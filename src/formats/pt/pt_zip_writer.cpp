@@ -80,6 +80,12 @@ void PreparedArchive::write(io::ByteSink& sink, std::string_view archive_name) c
   zip.finish();
 }
 
+std::uint64_t PreparedArchive::record_bytes() const {
+  std::uint64_t total = pickle_.size() + kVersionRecord.size();
+  for (const SavedStorage& saved : storages_) total += saved.storage.nbytes();
+  return total;
+}
+
 std::string archive_name_for(const std::filesystem::path& path) {
   std::string name = path.filename().string();
   const std::size_t dot = name.rfind('.');

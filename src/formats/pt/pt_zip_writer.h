@@ -20,6 +20,8 @@ class PreparedArchive {
 
   // Writes the records into `sink` under the folder `archive_name`.
   void write(io::ByteSink& sink, std::string_view archive_name) const;
+  // The bytes of the records write() puts in the sink; the zip's headers add a little.
+  std::uint64_t record_bytes() const;
 
  private:
   struct SavedStorage {

@@ -35,6 +35,7 @@ Value read(const io::ByteSource& source, const LoadOptions& options, const io::B
   const Device device = options.map_location.resolve(std::string(kSavedLocation));
   const Storage mapped = options.mmap ? source.storage() : Storage();
 
+  std::uint64_t mapped_bytes = 0;
   Dict tensors;
   tensors.reserve(info.tensors.size());
   for (SafetensorsTensor& entry : info.tensors) {
@@ -47,6 +48,7 @@ Value read(const io::ByteSource& source, const LoadOptions& options, const io::B
             0) {
       storage = mapped.slice(static_cast<std::size_t>(offset), nbytes);
       if (!device.is_cpu()) storage = storage.with_device(device);
+      mapped_bytes += nbytes;
     } else {
       storage = Storage::allocate(nbytes, device);
       if (nbytes > 0) reads.push_back({offset, std::span(storage.mutable_data(), nbytes)});
@@ -57,7 +59,12 @@ Value read(const io::ByteSource& source, const LoadOptions& options, const io::B
         Tensor(std::move(storage), entry.dtype, std::move(entry.shape), std::move(strides)));
   }
   // Every tensor's bytes at once: in parallel, straight into the storages.
-  io::read_ranges(data ? *data : source, reads);
+  std::uint64_t read_bytes = 0;
+  for (const io::RangeRead& r : reads) read_bytes += r.out.size();
+  io::ProgressMeter meter(options.progress, mapped_bytes + read_bytes);
+  meter.add(mapped_bytes);
+  io::read_ranges(data ? *data : source, reads, &meter);
+  meter.finish();
   return tensors;
 }
 

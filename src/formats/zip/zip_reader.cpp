@@ -199,7 +199,10 @@ void ZipReader::read(const Entry& entry, std::span<std::byte> out, bool verify_c
   }
 }
 
-void ZipReader::read_all(std::span<const ReadRequest> requests, bool verify_crc) const {
+void ZipReader::read_all(std::span<const ReadRequest> requests, bool verify_crc,
+                         io::ProgressMeter* progress) const {
+  io::ProgressMeter unmetered({}, 0);
+  io::ProgressMeter& meter = progress ? *progress : unmetered;
   std::vector<char> requested(entries_.size(), 0);
   std::uint64_t total = 0;
   for (const ReadRequest& request : requests) {
@@ -215,7 +218,7 @@ void ZipReader::read_all(std::span<const ReadRequest> requests, bool verify_crc)
     total += request.out.size();
   }
   if (deferred_) {
-    read_all_deferred(requests, verify_crc);
+    read_all_deferred(requests, verify_crc, meter);
     return;
   }
 
@@ -245,6 +248,7 @@ void ZipReader::read_all(std::span<const ReadRequest> requests, bool verify_crc)
     const std::span<std::byte> out = requests[piece.request].out;
     if (entry.method != kMethodStored || entry.compressed_size != entry.size) {
       read_data(entry, source_, out, verify_crc);  // deflated (or refused): whole, with its CRC
+      meter.add(entry.size);
       return;
     }
     const std::span<std::byte> part = out.subspan(piece.begin, piece.length);
@@ -260,6 +264,7 @@ void ZipReader::read_all(std::span<const ReadRequest> requests, bool verify_crc)
       source_.read_at(entry.data_offset + piece.begin, part);  // out of range: kCorrupt
       if (verify_crc) crcs[p] = io::crc32(part);
     }
+    meter.add(piece.length);
   });
   if (!verify_crc) return;
   for (std::size_t r = 0; r < requests.size(); ++r) {
@@ -274,7 +279,8 @@ void ZipReader::read_all(std::span<const ReadRequest> requests, bool verify_crc)
   }
 }
 
-void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool verify_crc) const {
+void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool verify_crc,
+                                  io::ProgressMeter& meter) const {
   const std::string src = source_.describe();
   std::vector<std::span<std::byte>> out_of(entries_.size());
   std::vector<char> wanted(entries_.size(), 0);
@@ -328,7 +334,10 @@ void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool ve
     Entry entry = entries_[index];
     read_local_header(source_, entry, directory_offset_, src);
     data_offset[index] = entry.data_offset;
-    if (with_data && wanted[index]) read_data(entry, source_, out_of[index], verify_crc);
+    if (with_data && wanted[index]) {
+      read_data(entry, source_, out_of[index], verify_crc);
+      meter.add(entry.size);
+    }
   };
 
   io::parallel_for(tasks.size(), io::threads_for(total), [&](std::size_t t) {
@@ -376,6 +385,7 @@ void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool ve
         copy.data_offset = data;
         read_data(copy, source_, out, verify_crc);  // refuses the method
       }
+      meter.add(entry.size);
     }
     buffers.give(std::move(buffer));
   });
@@ -409,11 +419,13 @@ void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool ve
       Entry copy = entry;
       copy.data_offset = data_offset[piece.index];
       read_data(copy, source_, out_of[piece.index], verify_crc);
+      meter.add(entry.size);
       return;
     }
     const std::span<std::byte> part = out_of[piece.index].subspan(piece.begin, piece.length);
     source_.read_at(data_offset[piece.index] + piece.begin, part);
     if (verify_crc) crcs[p] = io::crc32(part);
+    meter.add(piece.length);
   });
   if (!verify_crc) return;
   std::size_t p = 0;

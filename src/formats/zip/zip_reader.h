@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "io/progress_meter.h"
 #include "mnemo/io/byte_source.h"
 
 namespace mnemo::zip {
@@ -80,8 +81,10 @@ class ZipReader {
   // eager constructor would have. When several records are damaged, the error reported
   // does not depend on timing: the first bad header or small record in file order, else
   // the first bad large record. Each request's entry comes from entries(), at most once,
-  // with a buffer of its size (kInvalidArgument otherwise).
-  void read_all(std::span<const ReadRequest> requests, bool verify_crc) const;
+  // with a buffer of its size (kInvalidArgument otherwise). `progress`, when given,
+  // counts the requested bytes as they arrive (a CRC mismatch may still follow).
+  void read_all(std::span<const ReadRequest> requests, bool verify_crc,
+                io::ProgressMeter* progress = nullptr) const;
 
   bool local_headers_deferred() const { return deferred_; }
   const io::ByteSource& source() const { return source_; }
@@ -93,7 +96,8 @@ class ZipReader {
   // when they were deferred).
   Entry resolved(const Entry& entry) const;
   // The bulk read of deferred entries from a file.
-  void read_all_deferred(std::span<const ReadRequest> requests, bool verify_crc) const;
+  void read_all_deferred(std::span<const ReadRequest> requests, bool verify_crc,
+                         io::ProgressMeter& meter) const;
 
   const io::ByteSource& source_;
   bool deferred_ = false;
