@@ -1,6 +1,7 @@
 #include "io/progress_meter.h"
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 namespace mnemo::io {
@@ -14,8 +15,8 @@ constexpr std::uint64_t kSlice = std::uint64_t{16} << 20;
 
 }  // namespace
 
-ProgressMeter::ProgressMeter(const Function& report, std::uint64_t total)
-    : report_(report),
+ProgressMeter::ProgressMeter(Function report, std::uint64_t total)
+    : report_(std::move(report)),
       total_(total),
       step_(std::max<std::uint64_t>(total / kReports, 1)),
       next_report_(step_) {}

@@ -16,8 +16,8 @@ class ProgressMeter {
  public:
   using Function = std::function<void(std::uint64_t done, std::uint64_t total)>;
 
-  // `report` may be empty: then nothing is counted. It must outlive the meter.
-  ProgressMeter(const Function& report, std::uint64_t total);
+  // `report` may be empty: then nothing is counted.
+  ProgressMeter(Function report, std::uint64_t total);
   ProgressMeter(const ProgressMeter&) = delete;
   ProgressMeter& operator=(const ProgressMeter&) = delete;
 
@@ -37,7 +37,7 @@ class ProgressMeter {
  private:
   void report(bool final);
 
-  const Function& report_;
+  const Function report_;
   const std::uint64_t total_;
   const std::uint64_t step_;
   std::atomic<std::uint64_t> done_{0};
