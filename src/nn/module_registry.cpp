@@ -398,9 +398,10 @@ ModulePtr ModuleRegistry::build_node(const Value& value, const std::string& path
     fail(ErrorCode::kInvalidArgument, "the factory of module type '", type.name, "' ", where(path),
          " returned no module");
   }
-  if (std::type_index(typeid(*module)) != type.cpp_type) {
+  const Module& built = *module;
+  if (std::type_index(typeid(built)) != type.cpp_type) {
     fail(ErrorCode::kInvalidArgument, "the factory of module type '", type.name, "' ", where(path),
-         " built a ", cpp_type_name(typeid(*module).name()), ", not the registered ",
+         " built a ", cpp_type_name(typeid(built).name()), ", not the registered ",
          cpp_type_name(type.cpp_type.name()));
   }
   check_built(*module, value, path, spec.children_ ? &*spec.children_ : nullptr);
@@ -419,28 +420,31 @@ void ModuleRegistry::check_built(
          "; its factory must build the children its saved config describes, or take them from "
          "spec.children()");
   }
-  for (const auto& [name, child] : module.children_) {
+  for (const auto& entry : module.children_) {
+    const std::string& name = entry.first;
+    const Module& child = *entry.second;
     const bool from_spec =
         spec_children &&
-        std::any_of(spec_children->begin(), spec_children->end(),
-                    [&](const auto& item) { return item.first == name && item.second == child; });
+        std::any_of(spec_children->begin(), spec_children->end(), [&](const auto& item) {
+          return item.first == name && item.second == entry.second;
+        });
     if (from_spec) continue;  // built from its own saved node, and checked there
 
     // A child its parent's factory built: it must be what was saved.
     const std::string cpath = child_path(path, name);
     const Value& saved = node.children->at(name);
     const Node saved_node = read_node(saved, cpath);
-    std::optional<ModuleType> type = find(std::type_index(typeid(*child)));
+    std::optional<ModuleType> type = find(std::type_index(typeid(child)));
     if (!type || type->name != *saved_node.type) {
-      fail(ErrorCode::kMismatch, "the ", *node.type, " rebuilt ", where(path), " built its child '",
-           name, "' as a ",
-           type ? "'" + type->name + "'"
-                : cpp_type_name(typeid(*child).name()) + " (not registered)",
-           ", but the saved architecture has a '", *saved_node.type, "' there");
+      fail(
+          ErrorCode::kMismatch, "the ", *node.type, " rebuilt ", where(path), " built its child '",
+          name, "' as a ",
+          type ? "'" + type->name + "'" : cpp_type_name(typeid(child).name()) + " (not registered)",
+          ", but the saved architecture has a '", *saved_node.type, "' there");
     }
     if (saved_node.version > type->version) fail_newer_version(*type, saved_node.version, cpath);
     if (saved_node.version == type->version) {
-      const Value built_config = child->config();
+      const Value built_config = child.config();
       const Value saved_config = *saved_node.config;
       if (!same_config_value(built_config, saved_config)) {
         fail(ErrorCode::kMismatch, "the ", *node.type, " rebuilt ", where(path),
@@ -448,7 +452,7 @@ void ModuleRegistry::check_built(
              ", but the saved config is ", saved_config.repr());
       }
     }
-    check_built(*child, saved, cpath, nullptr);
+    check_built(child, saved, cpath, nullptr);
   }
 }
 

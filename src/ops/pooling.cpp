@@ -286,7 +286,8 @@ class AdaptiveAvgPool2dBackward : public autograd::Node {
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     const std::int64_t height = input_sizes_[input_sizes_.size() - 2];
     const std::int64_t width = input_sizes_[input_sizes_.size() - 1];
-    const auto [out_h, out_w] = output_size_;
+    // Plain variables, not structured bindings: lambdas capture them (clang 14 cannot).
+    const std::int64_t out_h = output_size_[0], out_w = output_size_[1];
     return {
         backward_planes(grads.at(0), input_sizes_, [&](std::int64_t, const auto* g, double* acc) {
           for (std::int64_t oy = 0; oy < out_h; ++oy) {

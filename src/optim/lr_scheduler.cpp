@@ -155,7 +155,7 @@ void LRScheduler::prepare_load(const Value& state_dict, Commit& commit) {
     } else if (name && *name == "_last_lr") {
       commit.push_back([this, v = detail::read_number_list(value, where)] { last_lr_ = v; });
     } else {
-      commit.push_back([this, key, value] { extra_.insert_or_assign(key, value); });
+      commit.push_back([this, key = key, value = value] { extra_.insert_or_assign(key, value); });
     }
   }
   load_own_state(state, commit);
@@ -269,7 +269,7 @@ void SequentialLR::prepare_load(const Value& state_dict, Commit& commit) {
     } else if (name && *name == "_last_lr") {
       commit.push_back([this, v = detail::read_number_list(value, where)] { last_lr_ = v; });
     } else {
-      commit.push_back([this, key, value] { extra_.insert_or_assign(key, value); });
+      commit.push_back([this, key = key, value = value] { extra_.insert_or_assign(key, value); });
     }
   }
   load_own_state(state, commit);

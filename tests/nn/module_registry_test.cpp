@@ -140,7 +140,9 @@ TEST_F(RegistryTest, EveryBuiltinRebuildsFromItsDescription) {
   for (const ModulePtr& module : modules) {
     const Value architecture = registry.describe(*module);
     ModulePtr rebuilt = registry.build(architecture);
-    EXPECT_TRUE(typeid(*rebuilt) == typeid(*module)) << module->repr();
+    const Module& built = *rebuilt;
+    const Module& original = *module;
+    EXPECT_TRUE(typeid(built) == typeid(original)) << module->repr();
     EXPECT_EQ(rebuilt->config(), module->config()) << module->repr();
     EXPECT_EQ(layout(*rebuilt), layout(*module));
     EXPECT_EQ(registry.describe(*rebuilt), architecture) << module->repr();
