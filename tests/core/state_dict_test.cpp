@@ -9,8 +9,8 @@
 namespace mnemo {
 namespace {
 
+using testing::kInvalid;
 using testing::throws_error;
-constexpr auto kInvalid = ErrorCode::kInvalidArgument;
 
 std::vector<std::string> names(const StateDict& sd) { return sd.keys(); }
 

@@ -12,14 +12,13 @@
 namespace mnemo {
 namespace {
 
-using testing::iota;
-using testing::throws_error;
-using testing::values;
 using Floats = std::vector<float>;
 using Int64s = std::vector<std::int64_t>;
-
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
+using testing::iota;
+using testing::kInf;
+using testing::kNan;
+using testing::throws_error;
+using testing::values;
 
 // --- copy_ ---------------------------------------------------------------------------------------
 

@@ -15,8 +15,8 @@
 namespace mnemo {
 namespace {
 
-constexpr double kInf = INFINITY;
-constexpr double kNan = NAN;
+using testing::kInf;
+using testing::kNan;
 
 // A float32 tensor whose element i is fn(i), computed in float as torch would.
 Tensor float_tensor(const Shape& sizes, const std::function<float(float)>& fn) {

@@ -10,12 +10,11 @@
 namespace mnemo {
 namespace {
 
+using Int64s = std::vector<std::int64_t>;
 using testing::iota;
+using testing::kInvalid;
 using testing::throws_error;
 using testing::values;
-using Int64s = std::vector<std::int64_t>;
-
-constexpr auto kInvalid = ErrorCode::kInvalidArgument;
 
 // Expects sizes, strides and storage offset of a view.
 void expect_layout(const Tensor& t, const Shape& sizes, const Shape& strides, std::int64_t offset) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,11 @@
 #include "mnemo/core/tensor.h"
 
 namespace mnemo::testing {
+
+// Short names for what the expectations use most.
+inline constexpr ErrorCode kInvalid = ErrorCode::kInvalidArgument;
+inline constexpr double kInf = std::numeric_limits<double>::infinity();
+inline constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
 
 // 0, 1, 2, ... as int64 in `sizes`, contiguous.
 inline Tensor iota(const Shape& sizes) { return arange(shape_numel(sizes)).view(sizes); }

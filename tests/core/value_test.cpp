@@ -14,8 +14,8 @@
 namespace mnemo {
 namespace {
 
+using testing::kInvalid;
 using testing::throws_error;
-constexpr auto kInvalid = ErrorCode::kInvalidArgument;
 
 BigInt big(std::initializer_list<std::uint8_t> le) {
   const std::vector<std::uint8_t> bytes(le);

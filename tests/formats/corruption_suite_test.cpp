@@ -31,23 +31,19 @@
 #include "formats/zip/torch_golden_archive.h"
 #include "formats/zip/zip_format.h"
 #include "formats/zip/zip_reader.h"
+#include "formats/zip/zip_test_util.h"
 #include "mnemo/core/error.h"
 #include "mnemo/io/byte_source.h"
 #include "mnemo/serialize.h"
+#include "support/bytes.h"
+#include "support/python.h"
 
 namespace mnemo::testing {
 namespace {
 
-using Bytes = std::vector<std::byte>;
+using zip::testing::Bytes;
+using zip::testing::from_hex;
 namespace fmt = zip::format;
-
-Bytes from_hex(std::string_view hex) {
-  Bytes out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<std::byte>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return out;
-}
 
 // --- fixtures ------------------------------------------------------------------------------
 
@@ -455,30 +451,6 @@ TEST(CorruptionSuite, SwappedRecordNamesAreRefusedUnlessTheSizesAgree) {
 }
 
 // --- mmap loads skip CRCs: verify catches what they cannot ----------------------------------------
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("mnemo_corruption_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-             "_" + std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-void write_file(const std::filesystem::path& path, const Bytes& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
 
 TEST(CorruptionSuite, WhatAnMmapLoadCannotSeeVerifyRefuses) {
   // An mmap load does not read the data, so it cannot check CRCs: a damaged record

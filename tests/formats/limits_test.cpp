@@ -27,7 +27,7 @@
 #include "mnemo/limits.h"
 #include "mnemo/serialize.h"
 
-namespace mnemo {
+namespace mnemo::testing {
 namespace {
 
 using ::testing::HasSubstr;
@@ -202,4 +202,4 @@ TEST(Limits, LyingSizesAreCorruptNotAllocated) {
 }
 
 }  // namespace
-}  // namespace mnemo
+}  // namespace mnemo::testing

@@ -39,7 +39,7 @@ constexpr double kMaxRelativeError = 1e-5;
 // applies fn, saves the output, runs backward with the saved output gradient and saves
 // each input's gradient, and each non-differentiable float input as it is afterwards
 // (batch_norm's running statistics).
-constexpr const char* kPrelude = R"PY(
+constexpr const char* kAutogradPrelude = R"PY(
 import os, sys
 import numpy as np
 import torch
@@ -95,7 +95,7 @@ class Exchange {
     return read_raw(dir_ / (name + ".bin"), sizes, *dtype_from_name(dtype));
   }
   void run(const std::string& body) const {
-    python_output(std::string(kPrelude) + body, dir_.path().string());
+    python_output(std::string(kAutogradPrelude) + body, dir_.path().string());
   }
 
  private:
@@ -436,7 +436,7 @@ TEST(AutogradLive, PoolingEmbeddingDropout) {
                    "F.embedding(x[1], x[0], padding_idx=0)"},
                   {"dropout",
                    {input({4, 6}, 7), mask},
-                   [&gen](const auto& x) {
+                   [](const auto& x) {
                      Generator same(5);
                      return dropout(x[0], 0.3, true, &same);
                    },
@@ -510,13 +510,6 @@ for index, (name, p) in enumerate(model.named_parameters()):
     p.grad.numpy().tofile(os.path.join(work, f"grad_{index}.bin"))
 x.grad.numpy().tofile(os.path.join(work, "input_grad.bin"))
 )PY";
-
-std::string shape_text(const Shape& sizes) {
-  if (sizes.empty()) return "-";
-  std::string out;
-  for (std::size_t i = 0; i < sizes.size(); ++i) out += (i ? "," : "") + std::to_string(sizes[i]);
-  return out;
-}
 
 void check_model(nn::Module& model, const std::string& name, const Tensor& x, const Tensor& target,
                  bool training, double smoothing) {

@@ -36,14 +36,7 @@ for index, (key, t) in enumerate(model.state_dict().items()):
     t.numpy().tofile(os.path.join(work, f"after_{index}.bin"))
 )PY";
 
-std::string shape_text(const Shape& sizes) {
-  if (sizes.empty()) return "-";
-  std::string out;
-  for (std::size_t i = 0; i < sizes.size(); ++i) out += (i ? "," : "") + std::to_string(sizes[i]);
-  return out;
-}
-
-void expect_close(const Tensor& actual, const Tensor& expected, const std::string& what) {
+void expect_output_close(const Tensor& actual, const Tensor& expected, const std::string& what) {
   ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
   EXPECT_TRUE(actual.allclose(expected, 1e-4, 1e-5)) << what << "\nmnemo:   " << actual.repr()
                                                     << "\nPyTorch: " << expected.repr();
@@ -68,7 +61,7 @@ void check_against_pytorch(nn::Module& model, const std::string& name, const Ten
 
   model.train(training);
   Tensor output = model.forward(input);
-  expect_close(output, read_raw(work / "output.bin", output.sizes()), name + " output");
+  expect_output_close(output, read_raw(work / "output.bin", output.sizes()), name + " output");
   index = 0;
   for (const auto& [key, value] : model.state_dict()) {
     const Tensor& t = value.as_tensor();
@@ -76,7 +69,7 @@ void check_against_pytorch(nn::Module& model, const std::string& name, const Ten
     if (t.dtype() == DType::kInt64) {
       EXPECT_TRUE(t.equal(theirs)) << name << " " << key;
     } else {
-      expect_close(t, theirs, name + " " + key + " after forward");
+      expect_output_close(t, theirs, name + " " + key + " after forward");
     }
   }
 }

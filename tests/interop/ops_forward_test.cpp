@@ -29,7 +29,7 @@ static_assert(std::endian::native == std::endian::little,
 
 // load(name) / save(name, tensor) over the files of the directory in argv[1]; a
 // tensor's dtype and shape travel in name.meta.
-constexpr const char* kPrelude = R"PY(
+constexpr const char* kOpsPrelude = R"PY(
 import os, sys
 import numpy as np
 import torch
@@ -59,7 +59,7 @@ class TorchRun {
     meta << "\n";
   }
   void run(const std::string& body) {
-    python_output(std::string(kPrelude) + body, dir_.path().string());
+    python_output(std::string(kOpsPrelude) + body, dir_.path().string());
   }
   Tensor output(const std::string& name) const {
     std::ifstream meta(dir_ / (name + ".meta"));

@@ -16,12 +16,14 @@
 #include "formats/pickle/pickler.h"
 #include "formats/pickle/unpickler.h"
 #include "mnemo/core/state_dict.h"
+#include "support/bytes.h"
 #include "support/python.h"
 
 namespace mnemo::pickle::testing {
 namespace {
 
 using mnemo::testing::python_output;
+using mnemo::testing::read_text;
 using mnemo::testing::TempDir;
 
 std::vector<std::byte> read_file(const std::filesystem::path& path) {
@@ -29,11 +31,6 @@ std::vector<std::byte> read_file(const std::filesystem::path& path) {
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto* begin = reinterpret_cast<const std::byte*>(text.data());
   return {begin, begin + text.size()};
-}
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 // Python's side of describe() below, and the helpers the scripts share.
@@ -272,7 +269,7 @@ for name, module in (('sequential', sequential), ('net', net)):
                               "model.state_dict()", "salvage = true"}));
     const Value object = unpickle(data, storages.loader(), {.salvage = true}).value;
     EXPECT_EQ(object["__class__"].as_string(), class_name);
-    const StateDict sd = salvage_state_dict(object);
+    const StateDict sd = pickle::salvage_state_dict(object);
     EXPECT_EQ(describe(Value(sd)), read_text(dir / (std::string(name) + ".txt")));
   }
 }

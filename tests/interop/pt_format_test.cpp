@@ -10,6 +10,7 @@
 #include "interop/pt_python.h"
 #include "mnemo/core/value_json.h"
 #include "mnemo/serialize.h"
+#include "support/bytes.h"
 #include "support/python.h"
 
 namespace mnemo::testing {
@@ -19,7 +20,7 @@ using ::testing::HasSubstr;
 
 // Writes one file per case into the directory given as argv[1], with the canonical JSON
 // of what was saved beside it.
-constexpr const char* kMakeCases = R"PY(
+constexpr const char* kMakePtCases = R"PY(
 import torch.nn as nn
 out = sys.argv[1]
 torch.manual_seed(0)
@@ -129,18 +130,11 @@ for name in sys.argv[2:]:
     write_text(os.path.join(out, name + ".facts"), "\n".join(facts))
 )PY";
 
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 class PtFormatLive : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    python_output(std::string(kCanonicalJsonPython) + kMakeCases, dir_->path().string());
+    python_output(std::string(kCanonicalJsonPython) + kMakePtCases, dir_->path().string());
   }
   static void TearDownTestSuite() {
     delete dir_;

@@ -12,6 +12,7 @@
 #include "interop/pt_python.h"
 #include "mnemo/core/value_json.h"
 #include "mnemo/serialize.h"
+#include "support/bytes.h"
 #include "support/python.h"
 
 namespace mnemo::testing {
@@ -94,7 +95,7 @@ def check_by_hand(path, originals, metadata):
     return "\n".join(problems) or "OK"
 )PY";
 
-constexpr const char* kMakeCases = R"PY(
+constexpr const char* kMakeSafetensorsCases = R"PY(
 import torch.nn as nn
 out = sys.argv[1]
 torch.manual_seed(0)
@@ -166,18 +167,11 @@ for name, tensors in originals.items():
     write_text(os.path.join(out, name + ".back.facts"), "equal to the original: %s" % equal)
 )PY";
 
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 class SafetensorsLive : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    python_output(std::string(kCanonicalJsonPython) + kSafetensorsPython + kMakeCases,
+    python_output(std::string(kCanonicalJsonPython) + kSafetensorsPython + kMakeSafetensorsCases,
                   dir_->path().string());
   }
   static void TearDownTestSuite() {

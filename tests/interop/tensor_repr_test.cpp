@@ -30,7 +30,7 @@ Tensor doubles(std::initializer_list<double> values, DType dtype = DType::kFloat
   return tensor<double>(values).to(dtype);
 }
 
-struct Case {
+struct ReprCase {
   std::string python;  // an expression; load('name') reads a tensor written by the test
   Tensor tensor;
   std::string raw_name = {};  // when set, the tensor is handed to Python through a file
@@ -57,7 +57,7 @@ TEST(TensorReprInterop, MatchesTorch) {
     scaled.mutable_data<double>()[i] *= std::pow(10.0, static_cast<double>(i % 7 - 3));
   }
   const Tensor wide = rand({1200}, {}, &gen);
-  const std::vector<Case> cases = {
+  const std::vector<ReprCase> cases = {
       {"torch.tensor([1., 2., 3.])", doubles({1, 2, 3})},
       {"torch.arange(6).view(2, 3)", arange(6).view({2, 3})},
       {"torch.tensor([[1.5, -2.25], [3.125, 4.]])", doubles({1.5, -2.25, 3.125, 4}).view({2, 2})},
@@ -96,7 +96,7 @@ TEST(TensorReprInterop, MatchesTorch) {
   TempDir dir;
   {
     std::ofstream lines(dir / "cases.txt");
-    for (const Case& c : cases) {
+    for (const ReprCase& c : cases) {
       lines << c.python << "\n";
       if (!c.raw_name.empty()) {
         const Tensor data = c.tensor.contiguous();

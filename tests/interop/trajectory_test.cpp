@@ -39,9 +39,9 @@ namespace {
 constexpr const char* kDataDir = "/usr/share/datasets/fashion-mnist";
 constexpr int kImages = 1024;
 constexpr int kBatch = 64;
-constexpr int kSteps = 50;
+constexpr int kTrajectorySteps = 50;
 constexpr int kBatchesPerEpoch = kImages / kBatch;                           // 16
-constexpr int kEpochs = (kSteps + kBatchesPerEpoch - 1) / kBatchesPerEpoch;  // 4
+constexpr int kEpochs = (kTrajectorySteps + kBatchesPerEpoch - 1) / kBatchesPerEpoch;  // 4
 constexpr double kTolerance = 1e-4;                                          // relative
 
 // Builds the model with torch.manual_seed(0), saves its state_dict as init.pt, and
@@ -105,17 +105,17 @@ with open(out + "/" + log_name, "w") as log:
         log.write(json.dumps({"step": step + 1, "epoch": epoch, "loss": loss.item(), "lr": lr}) + "\n")
 )PY";
 
-struct Case {
+struct TrajectoryCase {
   const char* model;
   const char* optimizer;
   const char* lr;  // given to both sides as text
 };
 
-std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+std::string case_name(const ::testing::TestParamInfo<TrajectoryCase>& info) {
   return std::string(info.param.model) + "_" + info.param.optimizer;
 }
 
-void PrintTo(const Case& c, std::ostream* os) {
+void PrintTo(const TrajectoryCase& c, std::ostream* os) {
   *os << c.model << " " << c.optimizer << " lr " << c.lr;
 }
 
@@ -182,22 +182,22 @@ std::string step_name(int index) {
          ", batch " + std::to_string(index % kBatchesPerEpoch) + ")";
 }
 
-std::string python_args(const TempDir& dir, const Case& c, const std::string& variant,
+std::string python_args(const TempDir& dir, const TrajectoryCase& c, const std::string& variant,
                         const std::string& log) {
   std::ostringstream args;
   args << dir.path().string() << " " << c.model << " " << c.optimizer << " " << c.lr << " "
-       << kDataDir << " " << kImages << " " << kBatch << " " << kSteps << " " << variant << " "
-       << log;
+       << kDataDir << " " << kImages << " " << kBatch << " " << kTrajectorySteps << " " << variant
+       << " " << log;
   return args.str();
 }
 
-class Trajectory : public ::testing::TestWithParam<Case> {};
+class Trajectory : public ::testing::TestWithParam<TrajectoryCase> {};
 
 TEST_P(Trajectory, EveryStepLossIsWithinTolerance) {
   if (std::string_view(MNEMO_TRAIN_PATH).empty()) {
     GTEST_SKIP() << "built without the examples: no mnemo-train to drive";
   }
-  const Case& c = GetParam();
+  const TrajectoryCase& c = GetParam();
   ASSERT_TRUE(std::filesystem::exists(std::filesystem::path(kDataDir) / "train-images-idx3-ubyte.gz"))
       << "Fashion-MNIST is missing from " << kDataDir << " (Debian's dataset-fashion-mnist)";
   TempDir dir;
@@ -207,7 +207,7 @@ TEST_P(Trajectory, EveryStepLossIsWithinTolerance) {
   command << "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 " << MNEMO_TRAIN_PATH << " --model "
           << c.model << " --data " << kDataDir << " --init " << (dir / "init.pt").string()
           << " --no-shuffle --limit-train " << kImages << " --batch-size " << kBatch
-          << " --max-steps " << kSteps << " --epochs " << kEpochs << " --optimizer "
+          << " --max-steps " << kTrajectorySteps << " --epochs " << kEpochs << " --optimizer "
           << c.optimizer << " --lr " << c.lr
           << (std::string(c.optimizer) == "sgd" ? " --momentum 0.9" : "") << " --log "
           << (dir / "mnemo.jsonl").string() << " --quiet >" << (dir / "stdout").string() << " 2>"
@@ -218,12 +218,12 @@ TEST_P(Trajectory, EveryStepLossIsWithinTolerance) {
 
   const std::vector<StepRecord> torch = read_step_log(dir / "torch.jsonl");
   const std::vector<StepRecord> mnemo = read_step_log(dir / "mnemo.jsonl");
-  ASSERT_EQ(torch.size(), static_cast<std::size_t>(kSteps)) << "PyTorch's step log";
-  ASSERT_EQ(mnemo.size(), static_cast<std::size_t>(kSteps))
-      << "mnemo-train's step log:\n" << slurp(dir / "mnemo.jsonl");
+  ASSERT_EQ(torch.size(), static_cast<std::size_t>(kTrajectorySteps)) << "PyTorch's step log";
+  ASSERT_EQ(mnemo.size(), static_cast<std::size_t>(kTrajectorySteps)) << "mnemo-train's step log:\n"
+                                                                      << slurp(dir / "mnemo.jsonl");
 
   const double lr = std::strtod(c.lr, nullptr);
-  for (int i = 0; i < kSteps; ++i) {
+  for (int i = 0; i < kTrajectorySteps; ++i) {
     EXPECT_EQ(mnemo[i].step, i + 1) << "line " << i + 1 << " of mnemo's step log";
     EXPECT_EQ(mnemo[i].epoch, i / kBatchesPerEpoch) << "step " << i + 1;
     EXPECT_EQ(mnemo[i].lr, lr) << "step " << i + 1;
@@ -255,7 +255,7 @@ TEST_P(Trajectory, EveryStepLossIsWithinTolerance) {
   }
   std::ostringstream table;
   table << "step epoch batch      pytorch        mnemo   rel.diff\n";
-  for (int i = 0; i < kSteps; ++i) {
+  for (int i = 0; i < kTrajectorySteps; ++i) {
     const double diff = departure.diffs[static_cast<std::size_t>(i)];
     char row[128];
     std::snprintf(row, sizeof(row), "%4d %5d %5d %12.8g %12.8g %10.3g%s\n", i + 1,
@@ -278,8 +278,10 @@ TEST_P(Trajectory, EveryStepLossIsWithinTolerance) {
 // 2.3e-3, and so do float32 and float64. At SGD lr 0.001 and Adam lr 0.0001 the three
 // stay within 6e-5 over the 50 steps while the loss falls from 2.48 to 0.36 and 0.69.
 INSTANTIATE_TEST_SUITE_P(FashionMnist, Trajectory,
-                         ::testing::Values(Case{"mlp", "sgd", "0.05"}, Case{"mlp", "adam", "0.001"},
-                                           Case{"cnn", "sgd", "0.001"}, Case{"cnn", "adam", "0.0001"}),
+                         ::testing::Values(TrajectoryCase{"mlp", "sgd", "0.05"},
+                                           TrajectoryCase{"mlp", "adam", "0.001"},
+                                           TrajectoryCase{"cnn", "sgd", "0.001"},
+                                           TrajectoryCase{"cnn", "adam", "0.0001"}),
                          case_name);
 
 }  // namespace

@@ -8,23 +8,15 @@
 #include <vector>
 
 #include "mnemo/core/error.h"
+#include "support/bytes.h"
 #include "support/python.h"
 
 namespace mnemo::io {
 namespace {
 
+using testing::pattern;
 using testing::TempDir;
-
-std::vector<std::byte> pattern(std::size_t n) {
-  std::vector<std::byte> bytes(n);
-  for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<std::byte>((i * 131 + 7) % 251);
-  return bytes;
-}
-
-void write_file(const std::filesystem::path& path, const std::vector<std::byte>& bytes) {
-  std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
+using testing::write_file;
 
 // Ranges of every kind: many small ones back to back (runs), gaps, empty ones, large
 // ones split in pieces, given out of order.

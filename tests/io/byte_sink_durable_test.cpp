@@ -2,27 +2,17 @@
 // early): the file still holds exactly the pieces, in order.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <iterator>
 #include <vector>
 
 #include "mnemo/io/byte_sink.h"
+#include "support/bytes.h"
 #include "support/python.h"
 
 namespace mnemo::io {
 namespace {
 
+using testing::pattern;
 using testing::TempDir;
-
-std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
-  std::vector<std::byte> bytes(n);
-  std::uint32_t x = seed;
-  for (auto& b : bytes) {
-    x = x * 1664525u + 1013904223u;
-    b = static_cast<std::byte>(x >> 24);
-  }
-  return bytes;
-}
 
 TEST(AtomicFileWriterDurableTest, LargeAndSmallPiecesArriveWhole) {
   TempDir dir;
@@ -41,11 +31,9 @@ TEST(AtomicFileWriterDurableTest, LargeAndSmallPiecesArriveWhole) {
     writer.write(pieces);
     EXPECT_EQ(writer.position(), expected.size());
     writer.commit();
-    std::ifstream in(path, std::ios::binary);
-    const std::vector<char> got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::vector<std::byte> got = testing::read_file(path);
     ASSERT_EQ(got.size(), expected.size()) << durable;
-    EXPECT_TRUE(std::equal(got.begin(), got.end(), reinterpret_cast<const char*>(expected.data())))
-        << durable;
+    EXPECT_TRUE(got == expected) << durable;
   }
 }
 

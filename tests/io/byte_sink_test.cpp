@@ -16,11 +16,13 @@
 #include <vector>
 
 #include "mnemo/core/error.h"
+#include "support/errors.h"
 #include "support/python.h"
 
 namespace mnemo::io {
 namespace {
 
+using mnemo::testing::thrown_error;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using testing::TempDir;
@@ -46,17 +48,6 @@ std::set<std::string> listing(const std::filesystem::path& dir) {
     names.insert(entry.path().filename().string());
   }
   return names;
-}
-
-template <class F>
-Error error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected an Error";
-  return Error(ErrorCode::kInvalidArgument, "no error");
 }
 
 // Runs `body` in a forked child and returns what it reported. The child's exit status
@@ -204,15 +195,15 @@ TEST(AtomicFileWriterTest, MisuseAfterCommitThrows) {
   AtomicFileWriter writer(dir / "a.bin");
   writer.write(ConstBytes(bytes_of("a")));
   writer.commit();
-  EXPECT_EQ(error_of([&] { writer.commit(); }).code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(error_of([&] { writer.write(ConstBytes(bytes_of("b"))); }).code(),
+  EXPECT_EQ(thrown_error([&] { writer.commit(); }).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(thrown_error([&] { writer.write(ConstBytes(bytes_of("b"))); }).code(),
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(read_file(dir / "a.bin"), "a");
 }
 
 TEST(AtomicFileWriterTest, MissingDirectoryIsIoNamingIt) {
   TempDir dir;
-  const Error e = error_of([&] { AtomicFileWriter writer(dir / "no" / "such" / "x.pt"); });
+  const Error e = thrown_error([&] { AtomicFileWriter writer(dir / "no" / "such" / "x.pt"); });
   EXPECT_EQ(e.code(), ErrorCode::kIo);
   EXPECT_THAT(e.what(), HasSubstr((dir / "no" / "such").string()));
   EXPECT_THAT(e.what(), HasSubstr("No such file or directory"));
@@ -221,9 +212,9 @@ TEST(AtomicFileWriterTest, MissingDirectoryIsIoNamingIt) {
 
 TEST(AtomicFileWriterTest, PathThatNamesADirectoryIsRefused) {
   TempDir dir;
-  EXPECT_EQ(error_of([&] { AtomicFileWriter writer(dir.path() / ""); }).code(),
+  EXPECT_EQ(thrown_error([&] { AtomicFileWriter writer(dir.path() / ""); }).code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(error_of([&] { AtomicFileWriter writer(dir / ".."); }).code(),
+  EXPECT_EQ(thrown_error([&] { AtomicFileWriter writer(dir / ".."); }).code(),
             ErrorCode::kInvalidArgument);
 }
 

@@ -12,37 +12,18 @@
 #include <vector>
 
 #include "mnemo/core/error.h"
+#include "support/bytes.h"
+#include "support/errors.h"
 #include "support/python.h"
 
 namespace mnemo::io {
 namespace {
 
+using mnemo::testing::thrown_error;
 using ::testing::HasSubstr;
+using testing::pattern;
 using testing::TempDir;
-
-std::vector<std::byte> pattern(std::size_t n) {
-  std::vector<std::byte> bytes(n);
-  for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<std::byte>((i * 131 + 7) % 251);
-  return bytes;
-}
-
-void write_file(const std::filesystem::path& path, const std::vector<std::byte>& bytes) {
-  std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()),
-             static_cast<std::streamsize>(bytes.size()));
-}
-
-// The Error a call throws; fails the test when it throws nothing.
-template <class F>
-Error error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected an Error";
-  return Error(ErrorCode::kInvalidArgument, "no error");
-}
+using testing::write_file;
 
 TEST(FileSourceTest, ReadsAnyRange) {
   TempDir dir;
@@ -67,12 +48,12 @@ TEST(FileSourceTest, ReadPastTheEndIsCorruptAndNamesTheRange) {
   write_file(dir / "f.bin", pattern(100));
   FileSource source(dir / "f.bin");
   std::vector<std::byte> out(10);
-  const Error e = error_of([&] { source.read_at(95, out); });
+  const Error e = thrown_error([&] { source.read_at(95, out); });
   EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
   EXPECT_THAT(e.what(), HasSubstr("needs bytes [95, 105)"));
   EXPECT_THAT(e.what(), HasSubstr((dir / "f.bin").string()));
   EXPECT_THAT(e.what(), HasSubstr("has 100 bytes"));
-  EXPECT_EQ(error_of([&] { source.read_at(101, {}); }).code(), ErrorCode::kCorrupt);
+  EXPECT_EQ(thrown_error([&] { source.read_at(101, {}); }).code(), ErrorCode::kCorrupt);
 }
 
 TEST(FileSourceTest, OffsetNearTheTopOfTheRangeDoesNotWrapAround) {
@@ -80,7 +61,8 @@ TEST(FileSourceTest, OffsetNearTheTopOfTheRangeDoesNotWrapAround) {
   write_file(dir / "f.bin", pattern(100));
   FileSource source(dir / "f.bin");
   std::vector<std::byte> out(2);
-  const Error e = error_of([&] { source.read_at(std::numeric_limits<std::uint64_t>::max(), out); });
+  const Error e =
+      thrown_error([&] { source.read_at(std::numeric_limits<std::uint64_t>::max(), out); });
   EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
   EXPECT_THAT(e.what(), HasSubstr("needs 2 bytes from offset 18446744073709551615"));
   EXPECT_FALSE(source.contains(std::numeric_limits<std::uint64_t>::max(), 2));
@@ -97,7 +79,7 @@ TEST(FileSourceTest, FileTruncatedAfterOpeningIsCorruptNotACrash) {
   FileSource source(path);
   ASSERT_EQ(::truncate(path.c_str(), 1000), 0);
   std::vector<std::byte> out(4096);
-  const Error e = error_of([&] { source.read_at(0, out); });
+  const Error e = thrown_error([&] { source.read_at(0, out); });
   EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
   EXPECT_THAT(e.what(), HasSubstr("needs bytes [0, 4096)"));
   EXPECT_THAT(e.what(), HasSubstr("has 1000 bytes"));
@@ -110,7 +92,7 @@ TEST(FileSourceTest, FileTruncatedAfterOpeningIsCorruptNotACrash) {
 
 TEST(FileSourceTest, MissingFileIsIoNamingThePath) {
   TempDir dir;
-  const Error e = error_of([&] { FileSource source(dir / "absent.pt"); });
+  const Error e = thrown_error([&] { FileSource source(dir / "absent.pt"); });
   EXPECT_EQ(e.code(), ErrorCode::kIo);
   EXPECT_THAT(e.what(), HasSubstr((dir / "absent.pt").string()));
   EXPECT_THAT(e.what(), HasSubstr("No such file or directory"));
@@ -118,7 +100,7 @@ TEST(FileSourceTest, MissingFileIsIoNamingThePath) {
 
 TEST(FileSourceTest, DirectoryIsRefused) {
   TempDir dir;
-  const Error e = error_of([&] { FileSource source(dir.path()); });
+  const Error e = thrown_error([&] { FileSource source(dir.path()); });
   EXPECT_EQ(e.code(), ErrorCode::kIo);
   EXPECT_THAT(e.what(), HasSubstr("not a regular file"));
 }
@@ -158,7 +140,7 @@ TEST(MemorySourceTest, ReadsOwnedStorage) {
   std::vector<std::byte> out(16);
   source.read_at(240, out);
   EXPECT_TRUE(std::equal(out.begin(), out.end(), bytes.begin() + 240));
-  const Error e = error_of([&] { source.read_at(241, out); });
+  const Error e = thrown_error([&] { source.read_at(241, out); });
   EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
   EXPECT_THAT(e.what(), HasSubstr("needs bytes [241, 257) but buffer 'x' has 256 bytes"));
 }
@@ -175,7 +157,7 @@ TEST(MemorySourceTest, ViewSharesTheCallersBytesReadOnly) {
   std::vector<std::byte> out(100);
   source.read_at(0, out);
   EXPECT_EQ(out, bytes);
-  EXPECT_EQ(error_of([&] { source.read_at(1, out); }).code(), ErrorCode::kCorrupt);
+  EXPECT_EQ(thrown_error([&] { source.read_at(1, out); }).code(), ErrorCode::kCorrupt);
 }
 
 TEST(MemorySourceTest, EmptySources) {
@@ -183,7 +165,7 @@ TEST(MemorySourceTest, EmptySources) {
   EXPECT_EQ(view.size(), 0u);
   view.read_at(0, {});
   std::byte one[1];
-  EXPECT_EQ(error_of([&] { view.read_at(0, one); }).code(), ErrorCode::kCorrupt);
+  EXPECT_EQ(thrown_error([&] { view.read_at(0, one); }).code(), ErrorCode::kCorrupt);
   MemorySource undefined{Storage()};
   EXPECT_EQ(undefined.size(), 0u);
   undefined.read_at(0, {});

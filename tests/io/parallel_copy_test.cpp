@@ -7,18 +7,12 @@
 #include <stdexcept>
 #include <vector>
 
+#include "support/bytes.h"
+
 namespace mnemo::io {
 namespace {
 
-std::vector<std::byte> pattern(std::size_t n, unsigned seed = 7) {
-  std::vector<std::byte> bytes(n);
-  std::uint32_t x = seed;
-  for (std::size_t i = 0; i < n; ++i) {
-    x = x * 1664525u + 1013904223u;
-    bytes[i] = static_cast<std::byte>(x >> 24);
-  }
-  return bytes;
-}
+using testing::pattern;
 
 TEST(Crc32Test, MatchesKnownValues) {
   const std::string text = "123456789";

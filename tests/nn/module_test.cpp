@@ -5,7 +5,7 @@
 
 #include "mnemo/nn.h"
 
-namespace mnemo::nn {
+namespace mnemo::nn::module_test {
 namespace {
 
 using ::testing::ElementsAre;
@@ -188,4 +188,4 @@ TEST(Module, ForwardWithoutOverrideSaysSo) {
 }
 
 }  // namespace
-}  // namespace mnemo::nn
+}  // namespace mnemo::nn::module_test

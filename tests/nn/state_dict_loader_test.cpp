@@ -4,7 +4,7 @@
 
 #include "mnemo/nn.h"
 
-namespace mnemo::nn {
+namespace mnemo::nn::state_dict_loader_test {
 namespace {
 
 using ::testing::ElementsAre;
@@ -236,4 +236,4 @@ TEST(LoadStateDict, ReadOnlyModelTensorsAreRefusedBeforeAnyCopy) {
 }
 
 }  // namespace
-}  // namespace mnemo::nn
+}  // namespace mnemo::nn::state_dict_loader_test

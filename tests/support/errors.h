@@ -1,5 +1,5 @@
-// Helpers for tests of error paths: the message an expression throws, and a matcher for
-// a mnemo::Error's code and message fragments.
+// Helpers for tests of error paths: the error or message an expression throws, and a
+// matcher for a mnemo::Error's code and message fragments.
 #pragma once
 
 #include <gmock/gmock.h>
@@ -19,6 +19,18 @@ std::string error_of(Fn&& fn) {
     return e.what();
   }
   return "(no error)";
+}
+
+// The mnemo::Error that fn() throws; fails the test when it throws none.
+template <class Fn>
+Error thrown_error(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "expected a mnemo::Error, nothing was thrown";
+  return Error(ErrorCode::kInvalidArgument, "nothing was thrown");
 }
 
 // Matches a callable that throws a mnemo::Error with `code` whose message contains every

@@ -11,6 +11,14 @@
 
 namespace mnemo::testing {
 
+// A shape as the scripts read it: "2,3", or "-" for a scalar.
+inline std::string shape_text(const Shape& sizes) {
+  if (sizes.empty()) return "-";
+  std::string out;
+  for (std::size_t i = 0; i < sizes.size(); ++i) out += (i ? "," : "") + std::to_string(sizes[i]);
+  return out;
+}
+
 // Writes the tensor's elements in row-major order, in its own dtype.
 inline void write_raw(const std::filesystem::path& path, const Tensor& tensor) {
   Tensor data = tensor.contiguous();

@@ -46,7 +46,7 @@ TEST(ModuleSalvage, StateDictInPyTorchOrderWithVersions) {
   const Value net = module("__main__.Net", ordered({{"scale", parameter({1})}}),
                            ordered({{"nb", zeros({2})}, {"kept", zeros({2})}, {"unset", none}}),
                            ordered({{"fc", fc}, {"bn", bn}, {"gone", none}}), List{"nb"});
-  const StateDict sd = salvage_state_dict(net);
+  const StateDict sd = pickle::salvage_state_dict(net);
   EXPECT_EQ(sd.keys(), (std::vector<std::string>{"scale", "kept", "fc.weight", "bn.weight",
                                                  "bn.bias", "bn.running_mean", "bn.running_var",
                                                  "bn.num_batches_tracked"}));
@@ -63,29 +63,33 @@ TEST(ModuleSalvage, StateDictInPyTorchOrderWithVersions) {
 TEST(ModuleSalvage, VersionTwoForTheNormBaseFamily) {
   for (const char* name : {"torch.nn.modules.batchnorm.BatchNorm2d", "torch.nn.modules.batchnorm.SyncBatchNorm",
                            "torch.nn.modules.instancenorm.InstanceNorm1d", "mylib.FrozenBatchNorm2d"}) {
-    EXPECT_EQ(salvage_state_dict(module(name, ordered({}), ordered({}), ordered({}))).version(""), 2)
+    EXPECT_EQ(
+        pickle::salvage_state_dict(module(name, ordered({}), ordered({}), ordered({}))).version(""),
+        2)
         << name;
   }
-  EXPECT_EQ(salvage_state_dict(module("torch.nn.modules.normalization.LayerNorm", ordered({}),
-                                      ordered({}), ordered({})))
+  EXPECT_EQ(pickle::salvage_state_dict(module("torch.nn.modules.normalization.LayerNorm",
+                                              ordered({}), ordered({}), ordered({})))
                 .version(""),
             1);
 }
 
 TEST(ModuleSalvage, RefusesWhatIsNotAModule) {
-  EXPECT_TRUE(throws_error([] { salvage_state_dict(Value(3)); }, ErrorCode::kInvalidArgument,
+  EXPECT_TRUE(throws_error([] { pickle::salvage_state_dict(Value(3)); },
+                           ErrorCode::kInvalidArgument,
                            {"not a salvaged nn.Module", "it is an int"}));
-  EXPECT_TRUE(throws_error([] { salvage_state_dict(Dict{{"a", 1}}); }, ErrorCode::kInvalidArgument,
-                           {"no '__class__'"}));
+  const Value no_class = Dict{{"a", 1}};
+  EXPECT_TRUE(throws_error([&] { pickle::salvage_state_dict(no_class); },
+                           ErrorCode::kInvalidArgument, {"no '__class__'"}));
   const Value no_parameters =
       Dict{{"__class__", "x.Y"}, {"__args__", Tuple{}}, {"__state__", Dict{{"_buffers", Dict{}}}}};
-  EXPECT_TRUE(throws_error([&] { salvage_state_dict(no_parameters); }, ErrorCode::kInvalidArgument,
-                           {"no '_parameters'"}));
+  EXPECT_TRUE(throws_error([&] { pickle::salvage_state_dict(no_parameters); },
+                           ErrorCode::kInvalidArgument, {"no '_parameters'"}));
   const Value bad_child = module("a.Net", ordered({}), ordered({}),
                                  ordered({{"block", module("a.Block", ordered({{"w", 1.0}}),
                                                            ordered({}), ordered({}))}}));
-  EXPECT_TRUE(throws_error([&] { salvage_state_dict(bad_child); }, ErrorCode::kInvalidArgument,
-                           {"'block'", "'w' is a float"}));
+  EXPECT_TRUE(throws_error([&] { pickle::salvage_state_dict(bad_child); },
+                           ErrorCode::kInvalidArgument, {"'block'", "'w' is a float"}));
 }
 
 // A hand-written pickle of a module, read with salvage = true, as torch.save(model)
@@ -108,7 +112,7 @@ TEST(ModuleSalvage, FromASalvagedPickle) {
   const Value object = read(b, {.salvage = true});
   EXPECT_EQ(object["__class__"].as_string(), "__main__.Net");
   EXPECT_EQ(object["__state__"]["act"].as_string(), "torch.nn.functional.relu");
-  const StateDict sd = salvage_state_dict(object);
+  const StateDict sd = pickle::salvage_state_dict(object);
   EXPECT_EQ(sd.keys(), (std::vector<std::string>{"w"}));
   EXPECT_EQ(sd.at("w").sizes(), (Shape{2, 2}));
   EXPECT_EQ(sd.version(""), 1);

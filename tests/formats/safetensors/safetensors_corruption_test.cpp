@@ -212,12 +212,12 @@ std::vector<Case> cases() {
 TEST(SafetensorsCorruption, EachRuleBrokenOnceIsRefused) {
   for (const Case& c : cases()) {
     SCOPED_TRACE(c.rule);
-    const Error e = error_of([&] { load(c.file); });
+    const Error e = thrown_error([&] { load(c.file); });
     EXPECT_EQ(e.code(), c.code) << e.what();
     EXPECT_THAT(e.what(), HasSubstr("<memory>: ")) << "the message names the file";
     for (const std::string& fragment : c.fragments) EXPECT_THAT(e.what(), HasSubstr(fragment));
     // inspect_safetensors applies the same rules.
-    EXPECT_EQ(error_of([&] { inspect_safetensors(c.file); }).code(), c.code);
+    EXPECT_EQ(thrown_error([&] { inspect_safetensors(c.file); }).code(), c.code);
   }
 }
 
@@ -239,13 +239,13 @@ TEST(SafetensorsCorruption, HeaderOverTheLimit) {
   std::filesystem::resize_file(path, 8 + length + 4);
   EXPECT_EQ(detect_format(path), FileFormat::kSafetensors);
   for (bool mmap : {false, true}) {
-    const Error e = error_of([&] { load(path, {.mmap = mmap}); });
+    const Error e = thrown_error([&] { load(path, {.mmap = mmap}); });
     EXPECT_EQ(e.code(), ErrorCode::kLimit);
     EXPECT_THAT(e.what(), HasSubstr(path.string()));
     EXPECT_THAT(e.what(), HasSubstr("header length is 100000001 bytes, more than the limit of "
                                     "100000000 (kMaxSafetensorsHeaderBytes"));
   }
-  EXPECT_EQ(error_of([&] { verify(path); }).code(), ErrorCode::kLimit);
+  EXPECT_EQ(thrown_error([&] { verify(path); }).code(), ErrorCode::kLimit);
 }
 
 TEST(SafetensorsCorruption, ATruncatedFileNamesItsPath) {
@@ -254,14 +254,14 @@ TEST(SafetensorsCorruption, ATruncatedFileNamesItsPath) {
   save(Dict{{"w", ones({4})}}, path);
   std::filesystem::resize_file(path, std::filesystem::file_size(path) - 3);
   for (bool mmap : {false, true}) {
-    const Error e = error_of([&] { load(path, {.mmap = mmap}); });
+    const Error e = thrown_error([&] { load(path, {.mmap = mmap}); });
     EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
     EXPECT_THAT(e.what(), HasSubstr(path.string() + ": the tensors need 16 bytes"));
   }
-  EXPECT_EQ(error_of([&] { verify(path); }).code(), ErrorCode::kCorrupt);
+  EXPECT_EQ(thrown_error([&] { verify(path); }).code(), ErrorCode::kCorrupt);
   // A header cut short: its length points past the end.
   std::filesystem::resize_file(path, 20);
-  EXPECT_THAT(error_of([&] { load(path); }).what(),
+  EXPECT_THAT(thrown_error([&] { load(path); }).what(),
               HasSubstr("past the end of the file (20 bytes)"));
 }
 

@@ -10,6 +10,7 @@
 #include "formats/safetensors/safetensors_test_util.h"
 #include "mnemo/core/value_json.h"
 #include "mnemo/serialize.h"
+#include "support/bytes.h"
 #include "support/python.h"
 
 namespace mnemo::testing {
@@ -17,12 +18,6 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-void write_file(const std::filesystem::path& path, const FileBytes& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-}
 
 std::vector<std::string> keys_of(const Value& value) {
   std::vector<std::string> out;
@@ -148,7 +143,7 @@ TEST(SafetensorsReader, DetectedByItsBytesWhateverTheName) {
   // A .pt file is not mistaken for one, and inspect_safetensors says what it is.
   save(Dict{{"w", ones({2})}}, dir / "model.pt");
   EXPECT_EQ(detect_format(dir / "model.pt"), FileFormat::kPtZip);
-  const Error not_st = error_of([&] { inspect_safetensors(dir / "model.pt"); });
+  const Error not_st = thrown_error([&] { inspect_safetensors(dir / "model.pt"); });
   EXPECT_EQ(not_st.code(), ErrorCode::kInvalidArgument);
   EXPECT_THAT(not_st.what(), HasSubstr("is a pt-zip file, not safetensors"));
 }
@@ -158,7 +153,7 @@ TEST(SafetensorsReader, UnknownFilesAreRefusedListingTheFormatsTried) {
                                   std::string("12345678{} but the length is huge"),
                                   std::string("\x02\0\0\0\0\0\0\0[]", 10),   // not an object
                                   std::string("\x01\0\0\0\0\0\0\0{", 9)}) {  // length 1
-    const Error e = error_of([&] { load(std::as_bytes(std::span(text))); });
+    const Error e = thrown_error([&] { load(std::as_bytes(std::span(text))); });
     EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << text;
     EXPECT_THAT(e.what(), HasSubstr("not a checkpoint mnemo can read"));
     EXPECT_THAT(e.what(), HasSubstr("PyTorch zip format"));
@@ -191,7 +186,7 @@ TEST(SafetensorsReader, MmapTensorsViewTheMapping) {
       static_cast<const std::byte*>(a.data_ptr()) - static_cast<const std::byte*>(b.data_ptr()),
       offset_of("a") - offset_of("b"));
   EXPECT_FALSE(a.storage().is_writable());
-  EXPECT_EQ(error_of([&] { a.fill_(0); }).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(thrown_error([&] { a.fill_(0); }).code(), ErrorCode::kInvalidArgument);
   // Copy-on-write mappings take writes privately; the file keeps its bytes.
   const Value private_map = load(path, {.mmap = true});
   private_map["a"].as_tensor().fill_(5);
@@ -253,7 +248,7 @@ TEST(SafetensorsReader, ACopyLoadReadsEachByteOnceStraightIntoTheTensors) {
 
 TEST(SafetensorsReader, MapLocationApplies) {
   const FileBytes file = save_to_bytes(Dict{{"w", ones({1})}}, FileFormat::kSafetensors);
-  const Error e = error_of([&] { load(file, {.map_location = Device::cuda(0)}); });
+  const Error e = thrown_error([&] { load(file, {.map_location = Device::cuda(0)}); });
   EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
   EXPECT_THAT(e.what(), HasSubstr("CPU only"));
   EXPECT_TRUE(load(file, {.map_location = Device::cpu()})["w"].as_tensor().device().is_cpu());

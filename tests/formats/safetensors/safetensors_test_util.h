@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "mnemo/core/error.h"
+#include "support/errors.h"
 
 namespace mnemo::testing {
 
@@ -46,18 +47,6 @@ inline FileBytes st_file(std::string_view header, const FileBytes& data = {},
 
 inline std::string text_of(std::span<const std::byte> bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
-
-// The error `fn` throws (a failure when it throws none).
-template <class Fn>
-Error error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "nothing was thrown";
-  return Error(ErrorCode::kIo, "nothing was thrown");
 }
 
 }  // namespace mnemo::testing

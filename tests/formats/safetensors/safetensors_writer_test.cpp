@@ -127,52 +127,52 @@ TEST(SafetensorsWriter, ANonTensorLeafIsRefusedWithItsPathAndASubTree) {
       {"model_state_dict", StateDict{{"fc.weight", ones({2})}}},
       {"optimizer_state_dict", Dict{{"state", Dict{{std::int64_t{0}, Dict{{"step", ones({})}}}}},
                                     {"param_groups", List{Dict{{"lr", 0.1}}}}}}};
-  const Error e = error_of([&] { save_st(checkpoint); });
+  const Error e = thrown_error([&] { save_st(checkpoint); });
   EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
   EXPECT_THAT(e.what(), HasSubstr("cannot save ['epoch'] (an int) as safetensors"));
   EXPECT_THAT(e.what(), HasSubstr("such as ['model_state_dict'] or "
                                   "['optimizer_state_dict']['state']"));
-  const Error list = error_of([&] {
+  const Error list = thrown_error([&] {
     save_st(Dict{{"w", ones({1})}, {"groups", Dict{{"g", List{}}}}});
   });
   EXPECT_THAT(list.what(), HasSubstr("['groups']['g'] (a list)"));
   EXPECT_THAT(list.what(), HasSubstr("leave such values out"));
-  EXPECT_THAT(error_of([&] { save_st(ones({2})); }).what(),
+  EXPECT_THAT(thrown_error([&] { save_st(ones({2})); }).what(),
               HasSubstr("cannot save a Tensor as safetensors, which holds named tensors"));
 }
 
 TEST(SafetensorsWriter, OtherRefusals) {
-  const Error collision = error_of([&] {
+  const Error collision = thrown_error([&] {
     save_st(Dict{{"a.b", ones({1})}, {"a", Dict{{"b", ones({1})}}}});
   });
   EXPECT_EQ(collision.code(), ErrorCode::kUnsupported);
   EXPECT_THAT(collision.what(),
               HasSubstr("['a.b'] and ['a']['b'] both become the tensor name 'a.b'"));
-  const Error complex = error_of([&] {
+  const Error complex = thrown_error([&] {
     save_st(Dict{{"z", zeros({1}, {.dtype = DType::kComplex128})}});
   });
   EXPECT_EQ(complex.code(), ErrorCode::kUnsupported);
   EXPECT_THAT(complex.what(), HasSubstr("complex128 tensor at ['z']"));
-  EXPECT_THAT(error_of([&] {
+  EXPECT_THAT(thrown_error([&] {
                 save_st(Dict{{"__metadata__", ones({1})}});
               }).what(),
               HasSubstr("reserves for the metadata"));
-  EXPECT_THAT(error_of([&] {
+  EXPECT_THAT(thrown_error([&] {
                 save_st(Dict{{"bad\xff", ones({1})}});
               }).what(),
               HasSubstr("not valid UTF-8"));
-  EXPECT_THAT(error_of([&] {
+  EXPECT_THAT(thrown_error([&] {
                 save_st(Dict{{"u", Tensor()}});
               }).what(),
               HasSubstr("undefined tensor at ['u']"));
-  const Error metadata = error_of([&] { save_st(Dict{}, {{"k", "\xc3"}}); });
+  const Error metadata = thrown_error([&] { save_st(Dict{}, {{"k", "\xc3"}}); });
   EXPECT_EQ(metadata.code(), ErrorCode::kInvalidArgument);
   // Metadata has no place in a .pt file, and mnemo writes no legacy files.
-  EXPECT_EQ(error_of([&] {
+  EXPECT_EQ(thrown_error([&] {
               save_to_bytes(Dict{}, FileFormat::kPtZip, {.metadata = {{"k", "v"}}});
             }).code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(error_of([&] { save_to_bytes(Dict{}, FileFormat::kPtLegacy); }).code(),
+  EXPECT_EQ(thrown_error([&] { save_to_bytes(Dict{}, FileFormat::kPtLegacy); }).code(),
             ErrorCode::kInvalidArgument);
 }
 
@@ -222,7 +222,7 @@ TEST(SafetensorsWriter, SaveIsAtomicAndPicksTheFormatByExtension) {
   EXPECT_EQ(detect_format(path), FileFormat::kSafetensors);
   const auto before = std::filesystem::file_size(path);
   // A refused save touches nothing and leaves no temporary file.
-  EXPECT_EQ(error_of([&] { save(Dict{{"epoch", 1}}, path); }).code(), ErrorCode::kUnsupported);
+  EXPECT_EQ(thrown_error([&] { save(Dict{{"epoch", 1}}, path); }).code(), ErrorCode::kUnsupported);
   EXPECT_EQ(std::filesystem::file_size(path), before);
   save(Dict{{"w", ones({3})}, {"b", zeros({1})}}, path);
   EXPECT_EQ(load(path)["w"].as_tensor().numel(), 3);

@@ -12,6 +12,7 @@
 #include "formats/zip/zip_test_util.h"
 #include "mnemo/core/error.h"
 #include "mnemo/io/byte_source.h"
+#include "support/errors.h"
 #include "support/python.h"
 
 namespace mnemo::zip {
@@ -20,18 +21,8 @@ namespace {
 using namespace testing;
 using format::load_le16;
 using format::load_le32;
+using mnemo::testing::thrown_error;
 using ::testing::HasSubstr;
-
-template <class F>
-Error error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected an Error";
-  return Error(ErrorCode::kIo, "no error");
-}
 
 TEST(Crc32Test, KnownValuesAndContinuation) {
   EXPECT_EQ(crc32(bytes_of("123456789")), 0xCBF43926u);
@@ -116,7 +107,7 @@ TEST(ZipReaderTest, CrcVerificationCatchesAFlippedDataByte) {
   const ZipReader reader(source);
   const Entry& e = reader.entries()[0];
   archive[e.data_offset + 5] ^= std::byte{0x01};
-  const Error error = error_of([&] { read_entry(reader, e); });
+  const Error error = thrown_error([&] { read_entry(reader, e); });
   EXPECT_EQ(error.code(), ErrorCode::kCorrupt);
   EXPECT_THAT(error.what(), HasSubstr("archive/data/0"));
   EXPECT_THAT(error.what(), HasSubstr("CRC-32"));
@@ -314,7 +305,7 @@ TEST(ZipReaderTest, ReadNeedsABufferOfTheEntrysSize) {
   const io::MemorySource source = io::MemorySource::view(archive);
   const ZipReader reader(source);
   Bytes out(2);
-  EXPECT_EQ(error_of([&] { reader.read(reader.entries()[0], out, true); }).code(),
+  EXPECT_EQ(thrown_error([&] { reader.read(reader.entries()[0], out, true); }).code(),
             ErrorCode::kInvalidArgument);
 }
 

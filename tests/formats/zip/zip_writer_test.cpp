@@ -13,6 +13,7 @@
 #include "formats/zip/zip_test_util.h"
 #include "mnemo/core/error.h"
 #include "mnemo/io/byte_source.h"
+#include "support/errors.h"
 
 namespace mnemo::zip {
 namespace {
@@ -21,18 +22,8 @@ using namespace testing;
 using format::load_le16;
 using format::load_le32;
 using format::load_le64;
+using mnemo::testing::thrown_error;
 using ::testing::HasSubstr;
-
-template <class F>
-Error error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "expected an Error";
-  return Error(ErrorCode::kIo, "no error");
-}
 
 TEST(ZipWriterTest, RewritesATorchArchiveByteForByte) {
   const Bytes original = from_hex(kTorch113ArchiveHex);
@@ -243,7 +234,7 @@ TEST(ZipWriterTest, DirectoryNamesGetTheDosDirectoryAttribute) {
   const Bytes a = write_archive({{"archive/sub/", ""}});
   const EndOffsets end = end_offsets(a);
   EXPECT_EQ(load_le32(&a[end.directory + 38]), 0x10u);
-  EXPECT_EQ(error_of([] {
+  EXPECT_EQ(thrown_error([] {
               write_archive({{"archive/sub/", "data"}});
             }).code(),
             ErrorCode::kInvalidArgument);
@@ -256,22 +247,22 @@ TEST(ZipWriterTest, BadNamesAndMisuseAreInvalidArguments) {
   writer.add("archive/a", io::ConstBytes(data));
   for (const std::string& name : {std::string("archive/a"), std::string(), std::string("/abs"),
                                   std::string("nul\0x", 5), std::string(70000, 'n')}) {
-    const Error e = error_of([&] { writer.add(name, io::ConstBytes(data)); });
+    const Error e = thrown_error([&] { writer.add(name, io::ConstBytes(data)); });
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << name.size();
   }
-  EXPECT_THAT(error_of([&] { writer.add("archive/a", io::ConstBytes(data)); }).what(),
+  EXPECT_THAT(thrown_error([&] { writer.add("archive/a", io::ConstBytes(data)); }).what(),
               HasSubstr("duplicate zip entry name 'archive/a'"));
   writer.finish();
-  EXPECT_EQ(error_of([&] { writer.add("archive/b", io::ConstBytes(data)); }).code(),
+  EXPECT_EQ(thrown_error([&] { writer.add("archive/b", io::ConstBytes(data)); }).code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(error_of([&] { writer.finish(); }).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(thrown_error([&] { writer.finish(); }).code(), ErrorCode::kInvalidArgument);
   // The refused names left no trace: the archive has the one entry.
   const io::MemorySource source = io::MemorySource::view(sink.bytes());
   EXPECT_EQ(ZipReader(source).entries().size(), 1u);
 
   io::MemorySink used;
   used.write(io::ConstBytes(data));
-  EXPECT_EQ(error_of([&] { ZipWriter late(used); }).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(thrown_error([&] { ZipWriter late(used); }).code(), ErrorCode::kInvalidArgument);
 }
 
 class FailingSink : public io::ByteSink {
@@ -286,11 +277,11 @@ TEST(ZipWriterTest, AFailedSinkWriteLeavesTheWriterUnusable) {
   FailingSink sink;
   ZipWriter writer(sink);
   const Bytes data = bytes_of("x");
-  EXPECT_EQ(error_of([&] { writer.add("archive/a", io::ConstBytes(data)); }).code(),
+  EXPECT_EQ(thrown_error([&] { writer.add("archive/a", io::ConstBytes(data)); }).code(),
             ErrorCode::kIo);
-  EXPECT_EQ(error_of([&] { writer.add("archive/b", io::ConstBytes(data)); }).code(),
+  EXPECT_EQ(thrown_error([&] { writer.add("archive/b", io::ConstBytes(data)); }).code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(error_of([&] { writer.finish(); }).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(thrown_error([&] { writer.finish(); }).code(), ErrorCode::kInvalidArgument);
 }
 
 // An archive of more than 4 GiB, kept sparse: pieces that point into `zeros` are
