@@ -107,8 +107,9 @@ struct LoadOptions {
   // Read a whole pickled nn.Module (torch.save(model)) as generic objects instead of
   // refusing it; still no code runs. See salvage_state_dict to recover its tensors.
   bool salvage = false;
-  // Called as the tensors' bytes are read (see ProgressFunction); an mmap load reads
-  // none, and reports its mapped bytes done at once.
+  // Called as the tensors' bytes are read (see ProgressFunction). An mmap load reads
+  // none and reports its mapped bytes done at once, unless it checks their CRCs
+  // (verify_crc), which is counted as it goes.
   ProgressFunction progress = {};
 };
 
