@@ -364,8 +364,8 @@ void Pickler::write_dict(const Dict& dict, StrKind key_kind, SharedTuples* share
 }
 
 // CPython batches an exact dict as MARK ... SETITEMS per 1000 items (a dict of one item
-// is a lone SETITEM), and a dict subclass from its items iterator, where a last batch of
-// one item is a lone SETITEM too.
+// is a lone SETITEM, and a dict of 1000 * k items ends with an empty batch), and a dict
+// subclass from its items iterator, where a last batch of one item is a lone SETITEM too.
 void Pickler::write_items(const Dict& dict, StrKind key_kind, SharedTuples* shared, bool exact) {
   const std::size_t size = dict.size();
   if (size == 0) return;
@@ -391,6 +391,11 @@ void Pickler::write_items(const Dict& dict, StrKind key_kind, SharedTuples* shar
     }
     op(Op::kMark);
     for (std::size_t i = 0; i < batch; ++i) item();
+    op(Op::kSetItems);
+  }
+  // CPython's loop for an exact dict goes round once more after a full batch.
+  if (exact && size % kBatchSize == 0) {
+    op(Op::kMark);
     op(Op::kSetItems);
   }
 }

@@ -14,6 +14,7 @@
 //   list                EMPTY_LIST, then APPEND (one item) or MARK ... APPENDS per 1000
 //   tuple               EMPTY_TUPLE, TUPLE1-3, MARK ... TUPLE
 //   dict                EMPTY_DICT, then SETITEM (one item) or MARK ... SETITEMS per 1000
+//                       (and an empty MARK SETITEMS after 1000 * k items)
 //   OrderedDict         OrderedDict() by REDUCE, items batched as CPython batches a
 //                       dict subclass (a last batch of one is a lone SETITEM), then its
 //                       attributes ({'_metadata': ...}) as a dict and BUILD

@@ -118,6 +118,43 @@ TEST(Pickler, TuplesListsAndDictsAsCPythonBatchesThem) {
             }));
 }
 
+TEST(Pickler, FullBatchesOfAnExactDictEndWithAnEmptyOne) {
+  // CPython's loop over an exact dict runs once more after a full batch of 1000: a dict
+  // of 1000 items ends with an empty MARK SETITEMS. A list's loop and a dict subclass's
+  // do not.
+  List list;
+  Dict dict;
+  Dict ordered;
+  ordered.set_ordered_dict(true);
+  for (int i = 0; i < 1000; ++i) {
+    list.push_back(0);
+    dict.insert_or_assign(i, 0);
+    ordered.insert_or_assign(i, 0);
+  }
+  auto items = [](PickleBuilder& b) {
+    for (int i = 0; i < 1000; ++i) {
+      if (i < 256) b.binint1(static_cast<std::uint8_t>(i)); else b.binint2(static_cast<std::uint16_t>(i));
+      b.binint1(0);
+    }
+  };
+  EXPECT_EQ(pickled(dict), expected([&](PickleBuilder& b) {
+              b.op(Op::kEmptyDict).put(0).mark();
+              items(b);
+              b.op(Op::kSetItems).mark().op(Op::kSetItems);
+            }));
+  EXPECT_EQ(pickled(list), expected([](PickleBuilder& b) {
+              b.op(Op::kEmptyList).put(0).mark();
+              for (int i = 0; i < 1000; ++i) b.binint1(0);
+              b.op(Op::kAppends);
+            }));
+  EXPECT_EQ(pickled(ordered), expected([&](PickleBuilder& b) {
+              b.global("collections", "OrderedDict").put(0).op(Op::kEmptyTuple).op(Op::kReduce).put(1);
+              b.mark();
+              items(b);
+              b.op(Op::kSetItems);
+            }));
+}
+
 TEST(Pickler, MemoIndicesFrom256UseLongBinput) {
   List names;
   for (int i = 0; i < 300; ++i) names.push_back("n." + std::to_string(i));  // never interned
