@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
@@ -66,18 +67,32 @@ class Pickler {
     byte(kWriteProtocol);
     write(value);
     op(Op::kStop);
+    out_.resize(size_);
     return std::move(out_);
   }
 
  private:
   // --- bytes -------------------------------------------------------------------------
-  void byte(std::uint8_t b) { out_.push_back(static_cast<std::byte>(b)); }
+  // out_ is grown ahead of the bytes (size_ of it are written), so that appending a
+  // byte is a store, not a push_back's bookkeeping.
+  std::byte* room(std::size_t n) {
+    if (out_.size() - size_ < n) [[unlikely]]
+      grow(n);
+    std::byte* at = out_.data() + size_;
+    size_ += n;
+    return at;
+  }
+  [[gnu::noinline]] void grow(std::size_t n) {
+    out_.resize(std::max(out_.size() * 2, size_ + n + 4096));
+  }
+  void byte(std::uint8_t b) { *room(1) = static_cast<std::byte>(b); }
   void op(Op o) { byte(static_cast<std::uint8_t>(o)); }
   void uint_le(std::uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) byte(static_cast<std::uint8_t>(v >> (8 * i)));
+    std::byte* at = room(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) at[i] = static_cast<std::byte>(v >> (8 * i));
   }
   void raw(std::string_view s) {
-    for (char c : s) byte(static_cast<std::uint8_t>(c));
+    if (!s.empty()) std::memcpy(room(s.size()), s.data(), s.size());
   }
 
   // --- memo --------------------------------------------------------------------------
@@ -147,15 +162,18 @@ class Pickler {
 
   const StorageNamer& name_storage_;
   std::vector<std::byte> out_;
+  std::size_t size_ = 0;  // bytes of out_ written
   std::uint32_t memo_size_ = 0;
   struct WrittenGlobal {
     std::string module, name;
     std::uint32_t memo;
   };
   std::vector<WrittenGlobal> globals_;
-  std::unordered_map<std::string, std::uint32_t> interned_;      // rule 3
-  std::unordered_map<std::string, std::uint32_t> storage_keys_;  // rule 2
-  std::unordered_map<const void*, std::vector<std::pair<Tensor, std::uint32_t>>> tensors_;
+  using StrMemo = std::unordered_map<std::string, std::uint32_t>;
+  StrMemo interned_;      // rule 3
+  StrMemo storage_keys_;  // rule 2
+  // Tensors written so far, by data address; distinct tensors may share one (views).
+  std::unordered_multimap<const void*, std::pair<Tensor, std::uint32_t>> tensors_;
   std::vector<PathPart> path_;  // "['model']['fc.weight']", for messages
 };
 
@@ -210,23 +228,26 @@ void Pickler::write_double(double v) {
 }
 
 void Pickler::write_str(std::string_view s, StrKind kind) {
-  std::unordered_map<std::string, std::uint32_t>* memo = nullptr;
+  StrMemo* memo = nullptr;
   if (kind == StrKind::kStorageKey) {
     memo = &storage_keys_;
   } else if (s.empty() || is_cached_character(s) || (kind == StrKind::kText && is_name_chars(s))) {
     memo = &interned_;
   }
+  std::uint32_t* memo_entry = nullptr;
   if (memo) {
-    if (auto it = memo->find(std::string(s)); it != memo->end()) {
+    const auto [it, inserted] = memo->try_emplace(std::string(s), 0);
+    if (!inserted) {
       get(it->second);
       return;
     }
+    memo_entry = &it->second;
   }
   op(Op::kBinUnicode);
   uint_le(s.size(), 4);
   raw(s);
   const std::uint32_t index = put();
-  if (memo) memo->emplace(std::string(s), index);
+  if (memo_entry) *memo_entry = index;
 }
 
 void Pickler::write_bytes(const Bytes& bytes) {
@@ -445,10 +466,10 @@ void Pickler::write_tensor(const Tensor& tensor) {
     op(Op::kNone);
     return;
   }
-  auto& same_address = tensors_[tensor.data_ptr()];
-  for (const auto& [seen, index] : same_address) {
-    if (seen.is_same(tensor)) {
-      get(index);
+  const auto [same_address, same_address_end] = tensors_.equal_range(tensor.data_ptr());
+  for (auto it = same_address; it != same_address_end; ++it) {
+    if (it->second.first.is_same(tensor)) {
+      get(it->second.second);
       return;
     }
   }
@@ -484,7 +505,7 @@ void Pickler::write_tensor(const Tensor& tensor) {
   op(Op::kTuple);
   put();
   op(Op::kReduce);
-  same_address.emplace_back(tensor, put());
+  tensors_.emplace(tensor.data_ptr(), std::pair(tensor, put()));
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "formats/pt/pt_zip_writer.h"
 
-#include <algorithm>
-#include <map>
+#include <unordered_map>
 
 #include "formats/pickle/pickler.h"
 #include "formats/zip/zip_writer.h"
@@ -12,6 +11,28 @@ namespace {
 // What torch.save writes in "version" (kMinProducedFileFormatVersion).
 constexpr std::string_view kVersionRecord = "3\n";
 
+// 0, 1, ..., n - 1 in the order of their decimal strings: "0", then each of "1" to "9"
+// followed by the numbers it begins ("1", "10", "100", "1000", "1001", ..., "11", ...),
+// a depth-first walk of the digits that needs no sorting.
+std::vector<std::size_t> decimal_string_order(std::size_t n) {
+  std::vector<std::size_t> order;
+  order.reserve(n);
+  if (n == 0) return order;
+  order.push_back(0);
+  // The walk: a number, then its extensions by one more digit, in digit order.
+  std::vector<std::size_t> stack;
+  for (std::size_t first = 9; first >= 1; --first) stack.push_back(first);
+  while (!stack.empty()) {
+    const std::size_t number = stack.back();
+    stack.pop_back();
+    if (number >= n) continue;
+    order.push_back(number);
+    if (number > (n - 1) / 10) continue;  // every extension is at least n
+    for (std::size_t digit = 10; digit-- > 0;) stack.push_back(number * 10 + digit);
+  }
+  return order;
+}
+
 }  // namespace
 
 PreparedArchive::PreparedArchive(const Value& value) {
@@ -21,7 +42,12 @@ PreparedArchive::PreparedArchive(const Value& value) {
     std::size_t index;
     DType dtype;
   };
-  std::map<std::pair<const std::byte*, std::size_t>, Seen> seen;
+  struct AddressHash {
+    std::size_t operator()(const std::pair<const std::byte*, std::size_t>& at) const {
+      return std::hash<const std::byte*>()(at.first) ^ (at.second * 0x9e3779b97f4a7c15ULL);
+    }
+  };
+  std::unordered_map<std::pair<const std::byte*, std::size_t>, Seen, AddressHash> seen;
   pickle_ = pickle::pickle(value, [&](const Tensor& tensor) {
     const Storage& storage = tensor.storage();
     const std::size_t element = tensor.element_size();
@@ -43,15 +69,12 @@ PreparedArchive::PreparedArchive(const Value& value) {
     return pickle::StorageId{saved.key, storage.device().str(),
                              static_cast<std::int64_t>(storage.nbytes() / element)};
   });
-  // Records go in the order of their keys as strings ("0", "1", "10", "100", ...): sort
-  // positions, then move each storage once.
-  std::vector<std::uint32_t> order(storages_.size());
-  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&](std::uint32_t a, std::uint32_t b) { return storages_[a].key < storages_[b].key; });
+  // Records go in the order of their keys as strings ("0", "1", "10", "100", ...).
   std::vector<SavedStorage> sorted;
   sorted.reserve(storages_.size());
-  for (const std::uint32_t i : order) sorted.push_back(std::move(storages_[i]));
+  for (const std::size_t i : decimal_string_order(storages_.size())) {
+    sorted.push_back(std::move(storages_[i]));
+  }
   storages_ = std::move(sorted);
 }
 

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,6 +87,40 @@ inline void store_le64(std::byte* p, std::uint64_t v) {
   store_le32(p, static_cast<std::uint32_t>(v & 0xFFFFFFFF));
   store_le32(p + 4, static_cast<std::uint32_t>(v >> 32));
 }
+
+// Writes little-endian fields into a block whose size the caller worked out: the
+// writer's per-record headers, where growing a vector field by field would cost more
+// than the fields.
+class FieldWriter {
+ public:
+  // Grows `out` by `size` bytes, to be filled through this writer.
+  FieldWriter(std::vector<std::byte>& out, std::size_t size) {
+    const std::size_t start = out.size();
+    out.resize(start + size);
+    at_ = out.data() + start;
+    end_ = at_ + size;
+  }
+  void u16(std::uint16_t v) { store_le16(take(2), v); }
+  void u32(std::uint32_t v) { store_le32(take(4), v); }
+  void u64(std::uint64_t v) { store_le64(take(8), v); }
+  void text(std::string_view s) {
+    if (!s.empty()) std::memcpy(take(s.size()), s.data(), s.size());
+  }
+  void fill(std::size_t n, std::byte value) { std::memset(take(n), static_cast<int>(value), n); }
+  // True once the block is filled exactly.
+  bool full() const { return at_ == end_; }
+
+ private:
+  std::byte* take(std::size_t n) {
+    MNEMO_CHECK(n <= static_cast<std::size_t>(end_ - at_),
+                "zip writer: a field runs past the block sized for it");
+    std::byte* p = at_;
+    at_ += n;
+    return p;
+  }
+  std::byte* at_;
+  std::byte* end_;
+};
 
 // Appends little-endian fields to a byte vector.
 class Appender {

@@ -51,7 +51,7 @@ std::uint16_t capped16(std::uint64_t v) {
 }
 
 // The zip64 extra block as miniz builds it: ID, data length, then the fields present.
-void append_zip64_extra(Appender& out, Zip64Fields fields, std::uint64_t size,
+void append_zip64_extra(FieldWriter& out, Zip64Fields fields, std::uint64_t size,
                         std::uint64_t compressed_size, std::uint64_t offset) {
   if (!fields.any()) return;
   out.u16(kZip64ExtraId);
@@ -127,7 +127,7 @@ void ZipWriter::append_header(std::vector<std::byte>& header, std::string_view n
                               const Layout& at) {
   const Zip64Fields zip64{at.zip64_sizes, at.zip64_offset};
   const std::uint16_t flags = at.size > 0 ? kFlagsWithData : kFlagsEmpty;
-  Appender out(header);
+  FieldWriter out(header, at.header_size);
   out.u32(kLocalHeaderSignature);
   out.u16(0);  // version needed: miniz writes 0 for stored entries
   out.u16(flags);
@@ -145,12 +145,13 @@ void ZipWriter::append_header(std::vector<std::byte>& header, std::string_view n
   out.u16(kPaddingExtraId);
   out.u16(at.padding);
   out.fill(at.padding, kPaddingByte);
+  MNEMO_CHECK(out.full(), "zip writer: local header of '", name, "' is not its planned size");
 }
 
 void ZipWriter::append_descriptor(std::vector<std::byte>& descriptor, const Layout& at,
                                   std::uint32_t crc) {
   if (at.size == 0) return;
-  Appender d(descriptor);
+  FieldWriter d(descriptor, at.descriptor_size);
   d.u32(kDataDescriptorSignature);
   d.u32(crc);
   if (at.zip64_sizes || at.zip64_offset) {
@@ -436,8 +437,7 @@ void ZipWriter::finish() {
   MNEMO_CHECK(!finished_, "finish() called twice");
   MNEMO_CHECK(!broken_, "finish() after a failed write to the archive");
   std::vector<std::byte> tail;
-  tail.reserve(directory_size_ + kZip64EndSize + kZip64LocatorSize + kEndSize);
-  Appender out(tail);
+  FieldWriter out(tail, directory_size_ + kZip64EndSize + kZip64LocatorSize + kEndSize);
   for (const Written& w : written_) {
     const Zip64Fields zip64 = zip64_fields(w.size, w.local_header_offset);
     const bool directory = w.name.back() == '/';
@@ -462,7 +462,7 @@ void ZipWriter::finish() {
     append_zip64_extra(out, zip64, w.size, w.size, w.local_header_offset);
   }
   const std::uint64_t count = written_.size();
-  const std::uint64_t directory_size = tail.size();
+  const std::uint64_t directory_size = directory_size_;
   // miniz records offset 0 for the directory of an empty archive.
   const std::uint64_t directory_offset = count > 0 ? position_ : 0;
   const std::uint64_t zip64_end_offset = position_ + directory_size;
@@ -491,6 +491,7 @@ void ZipWriter::finish() {
   out.u32(capped32(directory_size));
   out.u32(capped32(directory_offset));
   out.u16(0);  // comment length
+  MNEMO_CHECK(out.full(), "zip writer: the central directory is not its planned size");
 
   const io::ConstBytes bytes(tail);
   emit(std::span<const io::ConstBytes>(&bytes, 1), tail.size());
