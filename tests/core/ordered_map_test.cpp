@@ -82,6 +82,31 @@ TEST_P(OrderedMapTest, CopiesAndMovesKeepLookups) {
 
 INSTANTIATE_TEST_SUITE_P(Sizes, OrderedMapTest, ::testing::Values(1, 5, 16, 17, 40, 1000));
 
+// Every key hashes alike: lookups, replacement and erasure must still find each key by
+// comparing, past the collisions.
+struct SameHash {
+  std::size_t operator()(const std::string&) const { return 7; }
+};
+
+TEST(OrderedMapCollisionTest, EqualHashesStillFindEveryKey) {
+  OrderedMap<std::string, int, SameHash> map;
+  for (int i = 0; i < 100; ++i) map.insert_or_assign("k" + std::to_string(i), i);
+  map.insert_or_assign("k50", -50);
+  EXPECT_EQ(map.size(), 100u);
+  EXPECT_TRUE(map.erase("k10"));
+  for (int i = 0; i < 100; ++i) {
+    const int* found = map.find("k" + std::to_string(i));
+    if (i == 10) {
+      EXPECT_EQ(found, nullptr);
+    } else {
+      ASSERT_NE(found, nullptr) << i;
+      EXPECT_EQ(*found, i == 50 ? -50 : i);
+    }
+  }
+  EXPECT_FALSE(map.contains("k100"));
+  EXPECT_EQ(map.item(98).first, "k99");
+}
+
 TEST(OrderedMapEqualityTest, OrderMatters) {
   Map a, b;
   a.insert_or_assign("x", 1);

@@ -7,14 +7,14 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <memory>
-#include <unordered_map>
+#include <cstdint>
+#include <functional>
 #include <utility>
 #include <vector>
 
 namespace mnemo::detail {
 
-template <class K, class V>
+template <class K, class V, class Hash = std::hash<K>>
 class OrderedMap {
  public:
   using Item = std::pair<K, V>;
@@ -22,19 +22,15 @@ class OrderedMap {
   using const_iterator = typename std::vector<Item>::const_iterator;
 
   OrderedMap() = default;
-  OrderedMap(const OrderedMap& other) : items_(other.items_) { reindex(); }
+  // The index holds positions, not keys, so it is copied as it is.
+  OrderedMap(const OrderedMap&) = default;
   OrderedMap(OrderedMap&&) noexcept = default;
-  OrderedMap& operator=(const OrderedMap& other) {
-    if (this != &other) {
-      items_ = other.items_;
-      reindex();
-    }
-    return *this;
-  }
+  OrderedMap& operator=(const OrderedMap&) = default;
   OrderedMap& operator=(OrderedMap&&) noexcept = default;
 
   std::size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }
+
   iterator begin() { return items_.begin(); }
   iterator end() { return items_.end(); }
   const_iterator begin() const { return items_.begin(); }
@@ -52,16 +48,28 @@ class OrderedMap {
   bool contains(const K& key) const { return position(key) < items_.size(); }
 
   V& insert_or_assign(K key, V value) {
-    std::size_t i = position(key);
-    if (i < items_.size()) {
-      items_[i].second = std::move(value);
-      return items_[i].second;
+    if (slots_.empty()) {
+      const std::size_t i = scan(key);
+      if (i < items_.size()) {
+        items_[i].second = std::move(value);
+        return items_[i].second;
+      }
+      items_.emplace_back(std::move(key), std::move(value));
+      if (items_.size() > kIndexThreshold) reindex();
+      return items_.back().second;
+    }
+    const std::uint32_t hash = hash_of(key);
+    std::size_t slot = slot_of(key, hash);
+    if (slots_[slot].position != kEmpty) {
+      Item& found = items_[slots_[slot].position];
+      found.second = std::move(value);
+      return found.second;
     }
     items_.emplace_back(std::move(key), std::move(value));
-    if (index_) {
-      index_->emplace(items_.back().first, items_.size() - 1);
-    } else if (items_.size() > kIndexThreshold) {
-      reindex();
+    if (items_.size() * 2 > slots_.size()) {
+      grow();
+    } else {
+      slots_[slot] = {static_cast<std::uint32_t>(items_.size() - 1), hash};
     }
     return items_.back().second;
   }
@@ -81,29 +89,79 @@ class OrderedMap {
  private:
   // Small maps are searched linearly; an index pays off only past this size.
   static constexpr std::size_t kIndexThreshold = 16;
+  static constexpr std::uint32_t kEmpty = 0xFFFFFFFF;
 
-  std::size_t position(const K& key) const {
-    if (index_) {
-      auto it = index_->find(key);
-      return it == index_->end() ? items_.size() : it->second;
-    }
+  // The index: open addressing with linear probing over a power-of-two table at most
+  // half full. A slot holds an item's position and its key's hash, so that growing the
+  // table hashes no key again and most mismatches are told without comparing keys.
+  struct Slot {
+    std::uint32_t position = kEmpty;
+    std::uint32_t hash = 0;
+  };
+
+  static std::uint32_t hash_of(const K& key) {
+    const std::size_t h = Hash()(key);
+    // Mixed, as std::hash of an integer is the integer itself.
+    return static_cast<std::uint32_t>((h * 0x9E3779B97F4A7C15ULL) >> 32);
+  }
+
+  std::size_t scan(const K& key) const {
     auto it = std::find_if(items_.begin(), items_.end(),
                            [&](const Item& item) { return item.first == key; });
     return static_cast<std::size_t>(it - items_.begin());
   }
 
+  // The slot holding `key`, or the empty slot where it would go.
+  std::size_t slot_of(const K& key, std::uint32_t hash) const {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+      const Slot& slot = slots_[i];
+      if (slot.position == kEmpty) return i;
+      if (slot.hash == hash && items_[slot.position].first == key) return i;
+    }
+  }
+
+  std::size_t position(const K& key) const {
+    if (slots_.empty()) return scan(key);
+    const Slot& slot = slots_[slot_of(key, hash_of(key))];
+    return slot.position == kEmpty ? items_.size() : slot.position;
+  }
+
+  // Rebuilds the index for items_, hashing every key (after an erase, which shifts
+  // positions, or once the map outgrows a linear search).
   void reindex() {
     if (items_.size() <= kIndexThreshold) {
-      index_.reset();
+      slots_.clear();
+      slots_.shrink_to_fit();
       return;
     }
-    index_ = std::make_unique<std::unordered_map<K, std::size_t>>();
-    index_->reserve(items_.size());
-    for (std::size_t i = 0; i < items_.size(); ++i) index_->emplace(items_[i].first, i);
+    std::vector<std::uint32_t> hashes(items_.size());
+    for (std::size_t i = 0; i < items_.size(); ++i) hashes[i] = hash_of(items_[i].first);
+    build(hashes);
+  }
+  // A larger table after an append: the old slots hold every hash but the new item's.
+  void grow() {
+    std::vector<std::uint32_t> hashes(items_.size());
+    for (const Slot& slot : slots_) {
+      if (slot.position != kEmpty) hashes[slot.position] = slot.hash;
+    }
+    hashes.back() = hash_of(items_.back().first);
+    build(hashes);
+  }
+  void build(const std::vector<std::uint32_t>& hashes) {
+    std::size_t capacity = 64;
+    while (capacity < 4 * hashes.size()) capacity *= 2;
+    slots_.assign(capacity, Slot{});
+    const std::size_t mask = capacity - 1;
+    for (std::size_t p = 0; p < hashes.size(); ++p) {
+      std::size_t i = hashes[p] & mask;
+      while (slots_[i].position != kEmpty) i = (i + 1) & mask;
+      slots_[i] = {static_cast<std::uint32_t>(p), hashes[p]};
+    }
   }
 
   std::vector<Item> items_;
-  std::unique_ptr<std::unordered_map<K, std::size_t>> index_;
+  std::vector<Slot> slots_;  // empty while the map is small
 };
 
 }  // namespace mnemo::detail
