@@ -38,9 +38,8 @@ class Args {
  public:
   // `callee` names the function in messages; it must outlive the Args.
   Args(ObjectGraph& graph, const Context& context, std::string_view callee,
-       const std::vector<Item>& items, std::uint64_t offset)
-      : graph_(graph), context_(context), callee_(callee), items_(items),
-        offset_(offset) {}
+       std::span<const Item> items, std::uint64_t offset)
+      : graph_(graph), context_(context), callee_(callee), items_(items), offset_(offset) {}
 
   std::size_t size() const { return items_.size(); }
   const Item& operator[](std::size_t i) const { return items_[i]; }
@@ -129,7 +128,7 @@ class Args {
   ObjectGraph& graph_;
   const Context& context_;
   std::string_view callee_;
-  const std::vector<Item>& items_;
+  std::span<const Item> items_;
   std::uint64_t offset_;
 };
 
@@ -269,7 +268,7 @@ Item make_parameter(ObjectGraph& graph, const Args& args, bool requires_grad,
 // can be in a set, so containers other than tuples cannot.
 Item make_set(ObjectGraph& graph, const Args& args, std::uint64_t offset) {
   args.expect_count(0, 1);
-  std::vector<Item> items;
+  Items items = graph.new_items();
   if (args.size() == 1) {
     const Node* source = graph.node_of(args[0]);
     if (!source || (source->kind != NodeKind::kList && source->kind != NodeKind::kTuple &&
@@ -486,7 +485,7 @@ Item call_global(ObjectGraph& graph, const Context& context, const Item& callabl
     }
     case GlobalKind::kSize: {
       args.expect_count(0, 1);
-      if (args.size() == 0) return graph.add(NodeKind::kTuple, offset, std::vector<Item>{});
+      if (args.size() == 0) return graph.add(NodeKind::kTuple, offset, graph.new_items());
       args.shape_at(0, "sizes");  // checks it is a tuple of ints
       return args[0];
     }
@@ -555,7 +554,7 @@ void build_object(ObjectGraph& graph, const Context& context, const Item& target
 Item load_persistent(ObjectGraph& graph, const Context& context, const Item& pid,
                      const StorageLoader& load_storage, std::uint64_t offset) {
   const Node* tuple = graph.node_of(pid, NodeKind::kTuple);
-  const std::vector<Item>* items = tuple ? &tuple->items() : nullptr;
+  const Items* items = tuple ? &tuple->items() : nullptr;
   const Node* tag = items && !items->empty() ? graph.node_of((*items)[0], NodeKind::kStr) : nullptr;
   if (!tag) {
     context.fail(ErrorCode::kCorrupt, offset,

@@ -20,10 +20,11 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <type_traits>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -55,6 +56,10 @@ struct NodeRef {
 
 // A stack, memo or container slot: a scalar inline, or a node.
 using Item = std::variant<None, bool, std::int64_t, double, NodeRef>;
+
+// The items of a list, set or tuple. Made by ObjectGraph::new_items, they live in the
+// graph's arena and are freed with it: a tuple costs no heap allocation of its own.
+using Items = std::pmr::vector<Item>;
 
 enum class NodeKind : std::uint8_t {
   kStr,
@@ -99,9 +104,9 @@ struct ObjectNode {
 
 // The rarer, larger payloads are boxed, so that a node stays small: a pickle may make
 // millions of them.
-using NodeData = std::variant<std::string, Bytes, BigInt, Tensor, std::vector<Item>,
-                              std::unique_ptr<DictNode>, std::unique_ptr<GlobalNode>,
-                              std::unique_ptr<StorageNode>, std::unique_ptr<ObjectNode>>;
+using NodeData = std::variant<std::string, Bytes, BigInt, Tensor, Items, std::unique_ptr<DictNode>,
+                              std::unique_ptr<GlobalNode>, std::unique_ptr<StorageNode>,
+                              std::unique_ptr<ObjectNode>>;
 
 struct Node {
   NodeKind kind;
@@ -116,8 +121,8 @@ struct Node {
   // Typed access; REQUIRES: the payload is of that type (kind says which).
   std::string& str() { return std::get<std::string>(data); }
   const std::string& str() const { return std::get<std::string>(data); }
-  std::vector<Item>& items() { return std::get<std::vector<Item>>(data); }
-  const std::vector<Item>& items() const { return std::get<std::vector<Item>>(data); }
+  Items& items() { return std::get<Items>(data); }
+  const Items& items() const { return std::get<Items>(data); }
   DictNode& dict() { return *std::get<std::unique_ptr<DictNode>>(data); }
   const DictNode& dict() const { return *std::get<std::unique_ptr<DictNode>>(data); }
   GlobalNode& global() { return *std::get<std::unique_ptr<GlobalNode>>(data); }
@@ -171,7 +176,10 @@ class ObjectGraph {
     return NodeRef{static_cast<std::uint32_t>(nodes_.size() - 1)};
   }
 
-  // References stay valid while nodes are added (the arena is a deque).
+  // An empty list of items, allocating from the graph's arena.
+  Items new_items() { return Items(&arena_); }
+
+  // References stay valid while nodes are added (the arena never moves a node).
   Node& node(NodeRef ref) { return nodes_[ref.id]; }
   const Node& node(NodeRef ref) const { return nodes_[ref.id]; }
   // The node an item refers to, or nullptr for an inline scalar.
@@ -203,6 +211,9 @@ class ObjectGraph {
   Value convert_node(Node& node, bool may_move);
 
   const Context& context_;
+  // Memory for Items, released at once when the graph goes; declared before nodes_, so
+  // that it outlives them.
+  std::pmr::monotonic_buffer_resource arena_;
   NodeArena nodes_;
 };
 

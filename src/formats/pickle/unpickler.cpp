@@ -111,18 +111,18 @@ class Unpickler {
   void push(Item item);
   Item pop();
   Item& top();
-  std::vector<Item> pop_to_mark();
+  detail::Items pop_to_mark();
   std::size_t fence() const { return marks_.empty() ? 0 : marks_.back(); }
 
   // --- objects --------------------------------------------------------------------------
   Item str(std::string text) { return graph_.add(NodeKind::kStr, op_offset_, std::move(text)); }
   Item unicode(std::string_view utf8);
   Item integer(std::string_view le_bytes);
-  Item container(NodeKind kind, std::vector<Item> items);
+  Item container(NodeKind kind, detail::Items items);
   Item resolve_global(std::string_view module, std::string_view name);
   Node& target(NodeKind kind, std::string_view what);
   DictKey dict_key(const Item& key);
-  void set_items(DictNode& dict, const std::vector<Item>& items);
+  void set_items(DictNode& dict, std::span<const Item> items);
   void check_hashable(const Item& item);
   void memo_put(std::uint64_t index);
   void memo_get(std::uint64_t index);
@@ -212,12 +212,13 @@ Item& Unpickler::top() {
   return stack_.back();
 }
 
-std::vector<Item> Unpickler::pop_to_mark() {
+detail::Items Unpickler::pop_to_mark() {
   if (marks_.empty()) fail(ErrorCode::kCorrupt, std::string(op_name_) + " without a MARK");
   const std::size_t mark = marks_.back();
   marks_.pop_back();
-  std::vector<Item> items(std::make_move_iterator(stack_.begin() + static_cast<std::ptrdiff_t>(mark)),
-                          std::make_move_iterator(stack_.end()));
+  detail::Items items = graph_.new_items();
+  items.assign(std::make_move_iterator(stack_.begin() + static_cast<std::ptrdiff_t>(mark)),
+               std::make_move_iterator(stack_.end()));
   stack_.resize(mark);
   return items;
 }
@@ -240,7 +241,7 @@ Item Unpickler::integer(std::string_view le_bytes) {
   return graph_.add(NodeKind::kBigInt, op_offset_, std::move(value));
 }
 
-Item Unpickler::container(NodeKind kind, std::vector<Item> items) {
+Item Unpickler::container(NodeKind kind, detail::Items items) {
   for (const Item& item : items) graph_.add_use(item);
   return graph_.add(kind, op_offset_, std::move(items));
 }
@@ -292,7 +293,7 @@ DictKey Unpickler::dict_key(const Item& key) {
                                     " (mnemo's dicts have str or int keys)");
 }
 
-void Unpickler::set_items(DictNode& dict, const std::vector<Item>& items) {
+void Unpickler::set_items(DictNode& dict, std::span<const Item> items) {
   if (items.size() % 2 != 0) {
     fail(ErrorCode::kCorrupt, std::string(op_name_) + " with an odd number (" +
                                   std::to_string(items.size()) + ") of keys and values");
@@ -480,18 +481,23 @@ void Unpickler::step(std::uint8_t byte) {
       push(graph_.add(NodeKind::kBytes, op_offset_, Bytes(raw.begin(), raw.end())));
       return;
     }
-    case Op::kEmptyTuple: push(container(NodeKind::kTuple, {})); return;
+    case Op::kEmptyTuple:
+      push(container(NodeKind::kTuple, graph_.new_items()));
+      return;
     case Op::kTuple: push(container(NodeKind::kTuple, pop_to_mark())); return;
     case Op::kTuple1:
     case Op::kTuple2:
     case Op::kTuple3: {
       const std::size_t n = info->op == Op::kTuple1 ? 1 : info->op == Op::kTuple2 ? 2 : 3;
-      std::vector<Item> items(n);
+      detail::Items items = graph_.new_items();
+      items.resize(n);
       for (std::size_t i = n; i-- > 0;) items[i] = pop();
       push(container(NodeKind::kTuple, std::move(items)));
       return;
     }
-    case Op::kEmptyList: push(container(NodeKind::kList, {})); return;
+    case Op::kEmptyList:
+      push(container(NodeKind::kList, graph_.new_items()));
+      return;
     case Op::kList: push(container(NodeKind::kList, pop_to_mark())); return;
     case Op::kAppend: {
       Item item = pop();
@@ -501,7 +507,7 @@ void Unpickler::step(std::uint8_t byte) {
       return;
     }
     case Op::kAppends: {
-      std::vector<Item> items = pop_to_mark();
+      detail::Items items = pop_to_mark();
       Node& list = target(NodeKind::kList, "a list");
       auto& children = list.items();
       for (Item& item : items) {
@@ -512,7 +518,7 @@ void Unpickler::step(std::uint8_t byte) {
     }
     case Op::kEmptyDict: push(graph_.add(NodeKind::kDict, op_offset_, DictNode{})); return;
     case Op::kDict: {
-      std::vector<Item> items = pop_to_mark();
+      detail::Items items = pop_to_mark();
       DictNode dict;
       set_items(dict, items);
       push(graph_.add(NodeKind::kDict, op_offset_, std::move(dict)));
@@ -521,23 +527,26 @@ void Unpickler::step(std::uint8_t byte) {
     case Op::kSetItem: {
       Item value = pop();
       Item key = pop();
-      set_items(target(NodeKind::kDict, "a dict").dict(), {key, value});
+      const Item pair[] = {key, value};
+      set_items(target(NodeKind::kDict, "a dict").dict(), pair);
       return;
     }
     case Op::kSetItems: {
-      std::vector<Item> items = pop_to_mark();
+      detail::Items items = pop_to_mark();
       set_items(target(NodeKind::kDict, "a dict").dict(), items);
       return;
     }
-    case Op::kEmptySet: push(container(NodeKind::kSet, {})); return;
+    case Op::kEmptySet:
+      push(container(NodeKind::kSet, graph_.new_items()));
+      return;
     case Op::kFrozenSet: {
-      std::vector<Item> items = pop_to_mark();
+      detail::Items items = pop_to_mark();
       for (const Item& item : items) check_hashable(item);
       push(container(NodeKind::kSet, std::move(items)));
       return;
     }
     case Op::kAddItems: {
-      std::vector<Item> items = pop_to_mark();
+      detail::Items items = pop_to_mark();
       Node& set = target(NodeKind::kSet, "a set");
       auto& children = set.items();
       for (Item& item : items) {

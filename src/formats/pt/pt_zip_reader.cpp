@@ -6,6 +6,7 @@
 
 #include "formats/pickle/unpickler.h"
 #include "formats/pt/byteswap.h"
+#include "formats/storage_pool.h"
 #include "formats/zip/zip_reader.h"
 #include "io/parallel_copy.h"
 #include "mnemo/limits.h"
@@ -139,7 +140,8 @@ class StorageTable {
         options_(options),
         big_endian_(big_endian),
         verify_crc_(options.verify_crc.value_or(!options.mmap)),
-        loaded_(archive.zip().entries().size(), kNotLoaded) {}
+        loaded_(archive.zip().entries().size(), kNotLoaded),
+        pool_(small_record_bytes(archive.zip())) {}
 
   Storage load(const pickle::StorageRef& ref) {
     const zip::Entry* entry = archive_.find_data(ref.key);
@@ -178,7 +180,7 @@ class StorageTable {
       if (verify_crc_ && entry->crc32 != 0) mapped_checks_.push_back({entry, storage.data()});
       if (!device.is_cpu()) storage = storage.with_device(device);
     } else {
-      storage = Storage::allocate(entry->size, device);
+      storage = pool_.allocate(entry->size, device);
       pending_.push_back({entry, std::span<std::byte>(storage.mutable_data(), entry->size)});
       if (swap) swaps_.push_back({pending_.back().out, byteswap_unit(ref.dtype)});
     }
@@ -207,6 +209,15 @@ class StorageTable {
   static constexpr std::size_t kNotLoaded = static_cast<std::size_t>(-1);
   // A mapped record's CRC is computed in slices of this size, each counted as progress.
   static constexpr std::uint64_t kCrcSlice = std::uint64_t{16} << 20;
+  // What the pool may be asked for: every small record, at most (the directory is
+  // already read; records are not yet).
+  static std::uint64_t small_record_bytes(const zip::ZipReader& zip) {
+    std::uint64_t total = 0;
+    for (const zip::Entry& entry : zip.entries())
+      total += formats::StoragePool::footprint(entry.size);
+    return total;
+  }
+
   struct MappedCheck {
     const zip::Entry* entry;
     const std::byte* data;  // in the mapping
@@ -249,6 +260,7 @@ class StorageTable {
   bool verify_crc_;
   std::vector<std::size_t> loaded_;  // per zip entry: its place in storages_
   std::vector<Loaded> storages_;
+  formats::StoragePool pool_;
   std::vector<zip::ReadRequest> pending_;
   std::vector<MappedCheck> mapped_checks_;
   std::vector<Swap> swaps_;

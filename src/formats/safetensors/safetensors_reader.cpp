@@ -1,6 +1,7 @@
 #include "formats/safetensors/safetensors_reader.h"
 
 #include "formats/safetensors/safetensors_header.h"
+#include "formats/storage_pool.h"
 #include "io/bulk_read.h"
 
 #include <vector>
@@ -35,6 +36,11 @@ Value read(const io::ByteSource& source, const LoadOptions& options, const io::B
   const Device device = options.map_location.resolve(std::string(kSavedLocation));
   const Storage mapped = options.mmap ? source.storage() : Storage();
 
+  std::uint64_t small_bytes = 0;
+  for (const SafetensorsTensor& entry : info.tensors) {
+    small_bytes += formats::StoragePool::footprint(entry.data_end - entry.data_begin);
+  }
+  formats::StoragePool pool(small_bytes);
   std::uint64_t mapped_bytes = 0;
   Dict tensors;
   tensors.reserve(info.tensors.size());
@@ -50,7 +56,7 @@ Value read(const io::ByteSource& source, const LoadOptions& options, const io::B
       if (!device.is_cpu()) storage = storage.with_device(device);
       mapped_bytes += nbytes;
     } else {
-      storage = Storage::allocate(nbytes, device);
+      storage = pool.allocate(nbytes, device);
       if (nbytes > 0) reads.push_back({offset, std::span(storage.mutable_data(), nbytes)});
     }
     Shape strides = contiguous_strides_of(entry.shape);
