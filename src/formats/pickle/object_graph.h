@@ -18,9 +18,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <memory_resource>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -102,11 +102,21 @@ struct ObjectNode {
   Item state;                          // None until BUILD
 };
 
+// A payload boxed in the graph's arena: destroyed with its node, its memory released
+// with the arena.
+struct ArenaDestroy {
+  template <class T>
+  void operator()(T* payload) const {
+    payload->~T();
+  }
+};
+template <class T>
+using Boxed = std::unique_ptr<T, ArenaDestroy>;
+
 // The rarer, larger payloads are boxed, so that a node stays small: a pickle may make
 // millions of them.
-using NodeData = std::variant<std::string, Bytes, BigInt, Tensor, Items, std::unique_ptr<DictNode>,
-                              std::unique_ptr<GlobalNode>, std::unique_ptr<StorageNode>,
-                              std::unique_ptr<ObjectNode>>;
+using NodeData = std::variant<std::string, Bytes, BigInt, Tensor, Items, Boxed<DictNode>,
+                              Boxed<GlobalNode>, Boxed<StorageNode>, Boxed<ObjectNode>>;
 
 struct Node {
   NodeKind kind;
@@ -123,14 +133,14 @@ struct Node {
   const std::string& str() const { return std::get<std::string>(data); }
   Items& items() { return std::get<Items>(data); }
   const Items& items() const { return std::get<Items>(data); }
-  DictNode& dict() { return *std::get<std::unique_ptr<DictNode>>(data); }
-  const DictNode& dict() const { return *std::get<std::unique_ptr<DictNode>>(data); }
-  GlobalNode& global() { return *std::get<std::unique_ptr<GlobalNode>>(data); }
-  const GlobalNode& global() const { return *std::get<std::unique_ptr<GlobalNode>>(data); }
-  StorageNode& storage() { return *std::get<std::unique_ptr<StorageNode>>(data); }
-  const StorageNode& storage() const { return *std::get<std::unique_ptr<StorageNode>>(data); }
-  ObjectNode& object() { return *std::get<std::unique_ptr<ObjectNode>>(data); }
-  const ObjectNode& object() const { return *std::get<std::unique_ptr<ObjectNode>>(data); }
+  DictNode& dict() { return *std::get<Boxed<DictNode>>(data); }
+  const DictNode& dict() const { return *std::get<Boxed<DictNode>>(data); }
+  GlobalNode& global() { return *std::get<Boxed<GlobalNode>>(data); }
+  const GlobalNode& global() const { return *std::get<Boxed<GlobalNode>>(data); }
+  StorageNode& storage() { return *std::get<Boxed<StorageNode>>(data); }
+  const StorageNode& storage() const { return *std::get<Boxed<StorageNode>>(data); }
+  ObjectNode& object() { return *std::get<Boxed<ObjectNode>>(data); }
+  const ObjectNode& object() const { return *std::get<Boxed<ObjectNode>>(data); }
 };
 
 // Nodes by index, in chunks that never move once allocated.
@@ -169,7 +179,8 @@ class ObjectGraph {
     node.offset = offset;
     if constexpr (std::is_same_v<Payload, DictNode> || std::is_same_v<Payload, GlobalNode> ||
                   std::is_same_v<Payload, StorageNode> || std::is_same_v<Payload, ObjectNode>) {
-      node.data = std::make_unique<Payload>(std::forward<T>(data));
+      void* memory = arena_.allocate(sizeof(Payload), alignof(Payload));
+      node.data = Boxed<Payload>(new (memory) Payload(std::forward<T>(data)));
     } else {
       node.data = std::forward<T>(data);
     }
@@ -211,8 +222,8 @@ class ObjectGraph {
   Value convert_node(Node& node, bool may_move);
 
   const Context& context_;
-  // Memory for Items, released at once when the graph goes; declared before nodes_, so
-  // that it outlives them.
+  // Memory for Items and boxed payloads, released at once when the graph goes; declared
+  // before nodes_, so that it outlives them.
   std::pmr::monotonic_buffer_resource arena_;
   NodeArena nodes_;
 };

@@ -168,10 +168,11 @@ ZipReader::ZipReader(const ZipReader& other)
 }
 
 void ZipReader::build_index() {
-  index_.clear();
+  index_ = {};
   index_.reserve(entries_.size());
   for (std::size_t i = 0; i < entries_.size(); ++i) {
-    if (!index_.emplace(entries_[i].name, i).second) {
+    index_.insert_or_assign(entries_[i].name, i);
+    if (index_.size() != i + 1) {  // the name was there already
       fail(ErrorCode::kCorrupt, source_.describe(), ": two entries are named '",
            printable(entries_[i].name), "'");
     }
@@ -179,8 +180,8 @@ void ZipReader::build_index() {
 }
 
 const Entry* ZipReader::find(std::string_view name) const {
-  const auto it = index_.find(name);
-  return it == index_.end() ? nullptr : &entries_[it->second];
+  const std::size_t* i = index_.find(name);
+  return i ? &entries_[*i] : nullptr;
 }
 
 Entry ZipReader::resolved(const Entry& entry) const {

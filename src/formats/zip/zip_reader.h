@@ -16,10 +16,10 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "io/progress_meter.h"
+#include "mnemo/core/ordered_map.h"
 #include "mnemo/io/byte_source.h"
 
 namespace mnemo::zip {
@@ -104,7 +104,7 @@ class ZipReader {
   std::uint64_t directory_offset_ = 0;
   std::vector<Entry> entries_;
   // Keys view entries_' names: a move keeps them valid, a copy rebuilds them.
-  std::unordered_map<std::string_view, std::size_t> index_;
+  mnemo::detail::OrderedMap<std::string_view, std::size_t> index_;
 };
 
 // CRC-32 (zip's polynomial) of `bytes`, continuing from `crc` (0 to start).
