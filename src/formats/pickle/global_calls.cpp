@@ -132,6 +132,32 @@ class Args {
   std::uint64_t offset_;
 };
 
+}  // namespace
+
+bool view_fits(const Shape& sizes, const Shape& strides, std::int64_t storage_offset, DType dtype,
+               std::uint64_t storage_bytes) {
+  bool ok = storage_offset >= 0;
+  bool empty = false;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    ok = ok && sizes[i] >= 0 && strides[i] >= 0;
+    empty = empty || sizes[i] == 0;
+  }
+  if (!ok || empty) return ok;
+  // The last element's byte, computed without overflow, must lie inside the storage.
+  std::int64_t last = storage_offset;
+  for (std::size_t i = 0; i < sizes.size() && ok; ++i) {
+    std::int64_t reach = 0;
+    ok = !__builtin_mul_overflow(sizes[i] - 1, strides[i], &reach) &&
+         !__builtin_add_overflow(last, reach, &last);
+  }
+  std::int64_t end = 0;
+  return ok && !__builtin_add_overflow(last, 1, &last) &&
+         !__builtin_mul_overflow(last, static_cast<std::int64_t>(element_size(dtype)), &end) &&
+         static_cast<std::uint64_t>(end) <= storage_bytes;
+}
+
+namespace {
+
 // A tensor viewing `storage`, with every number checked against the storage first.
 Item make_tensor(ObjectGraph& graph, const Args& args, const StorageNode& storage, DType dtype,
                  std::int64_t storage_offset, Shape sizes, Shape strides,
@@ -155,32 +181,17 @@ Item make_tensor(ObjectGraph& graph, const Args& args, const StorageNode& storag
                                        " elements, but the tensor is " +
                                        std::string(dtype_name(dtype)));
   }
-  // The last element's byte, computed without overflow, must lie inside the storage.
-  bool ok = storage_offset >= 0;
-  bool empty = false;
-  for (std::size_t i = 0; i < sizes.size(); ++i) {
-    ok = ok && sizes[i] >= 0 && strides[i] >= 0;
-    empty = empty || sizes[i] == 0;
-  }
-  if (!ok) args.fail(ErrorCode::kCorrupt, args.callee() + ": a tensor of " + view() + " has a negative number");
-  if (!empty) {
-    std::int64_t last = storage_offset;
-    for (std::size_t i = 0; i < sizes.size() && ok; ++i) {
-      std::int64_t reach = 0;
-      ok = !__builtin_mul_overflow(sizes[i] - 1, strides[i], &reach) &&
-           !__builtin_add_overflow(last, reach, &last);
-    }
-    std::int64_t end = 0;
-    ok = ok && !__builtin_add_overflow(last, 1, &last) &&
-         !__builtin_mul_overflow(last, static_cast<std::int64_t>(element_size(dtype)), &end) &&
-         static_cast<std::uint64_t>(end) <= storage.storage.nbytes();
-    if (!ok) {
-      args.fail(ErrorCode::kCorrupt, args.callee() + ": " +
-                                         with_article(std::string(dtype_name(dtype))) +
-                                         " tensor of " + view() + " reaches outside storage '" +
-                                         storage.key + "' of " +
-                                         std::to_string(storage.storage.nbytes()) + " bytes");
-    }
+  bool negative = storage_offset < 0;
+  for (std::size_t i = 0; i < sizes.size(); ++i)
+    negative = negative || sizes[i] < 0 || strides[i] < 0;
+  if (negative)
+    args.fail(ErrorCode::kCorrupt,
+              args.callee() + ": a tensor of " + view() + " has a negative number");
+  if (!view_fits(sizes, strides, storage_offset, dtype, storage.storage.nbytes())) {
+    args.fail(ErrorCode::kCorrupt,
+              args.callee() + ": " + with_article(std::string(dtype_name(dtype))) + " tensor of " +
+                  view() + " reaches outside storage '" + storage.key + "' of " +
+                  std::to_string(storage.storage.nbytes()) + " bytes");
   }
   if (requires_grad && !is_floating_point(dtype) && !is_complex(dtype)) {
     args.fail(ErrorCode::kCorrupt, args.callee() + ": " +

@@ -24,6 +24,12 @@ Item call_global(ObjectGraph& graph, const Context& context, const Item& callabl
 void build_object(ObjectGraph& graph, const Context& context, const Item& target,
                   const Item& state, std::uint64_t offset);
 
+// True when a view of `sizes`, `strides` and `storage_offset` (elements of `dtype`) has
+// no negative number and, unless empty, its last element ends within `storage_bytes`
+// (computed without overflow). REQUIRES: sizes and strides of one length.
+bool view_fits(const Shape& sizes, const Shape& strides, std::int64_t storage_offset, DType dtype,
+               std::uint64_t storage_bytes);
+
 // BINPERSID: the storage that a ('storage', cls, key, location, numel[, view]) id names.
 Item load_persistent(ObjectGraph& graph, const Context& context, const Item& pid,
                      const StorageLoader& load_storage, std::uint64_t offset);

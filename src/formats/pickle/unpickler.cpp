@@ -11,6 +11,7 @@
 #include "formats/pickle/globals.h"
 #include "formats/pickle/object_graph.h"
 #include "formats/pickle/opcodes.h"
+#include "formats/pickle/tensor_pattern.h"
 #include "mnemo/limits.h"
 
 namespace mnemo::pickle {
@@ -88,8 +89,11 @@ class Unpickler {
  public:
   Unpickler(std::span<const std::byte> data, const StorageLoader& load_storage,
             const UnpickleOptions& options)
-      : data_(data), load_storage_(load_storage), context_{options.origin, options.salvage},
-        graph_(context_) {}
+      : data_(data),
+        load_storage_(load_storage),
+        context_{options.origin, options.salvage},
+        graph_(context_),
+        fast_tensors_(options.fast_tensors) {}
 
   UnpickleResult run();
 
@@ -127,6 +131,18 @@ class Unpickler {
   void memo_put(std::uint64_t index);
   void memo_get(std::uint64_t index);
 
+  // --- the fast path for torch.save's tensors (tensor_pattern.h) ---------------------
+  // After a memo fetch: when it put _rebuild_tensor_v2 on the stack and the bytes that
+  // follow are torch.save's pattern, builds the tensor without the tuples and dicts of
+  // its arguments, and returns true. Returns false, having changed nothing, for anything
+  // else, and the general path reads the same bytes.
+  bool read_tensor_pattern();
+  // The memo entry a pattern's BINGET names: a node of `kind`, or nullptr.
+  const Node* fetched_node(std::size_t index, NodeKind kind);
+  // A pattern's str: the node it fetches, or its text checked as the general path checks
+  // it (nullopt when either fails).
+  std::optional<std::string_view> pattern_str(const detail::StrOperand& operand);
+
   void step(std::uint8_t byte);
 
   std::span<const std::byte> data_;
@@ -141,7 +157,18 @@ class Unpickler {
   std::vector<Item> memo_;
   std::unordered_map<std::uint64_t, Item> sparse_memo_;
   bool stopped_ = false;
+  bool fast_tensors_;
+  // What the fast path memoises for the objects it does not build. torch.save never
+  // fetches them; a pickle that does is read again without the fast path (unpickle()).
+  std::optional<NodeRef> placeholder_;
+  bool is_placeholder(const Item& item) const {
+    const auto* ref = std::get_if<NodeRef>(&item);
+    return placeholder_ && ref && ref->id == placeholder_->id;
+  }
 };
+
+// Thrown when a pickle fetches a placeholder.
+struct PlaceholderFetched {};
 
 const std::byte* Unpickler::take(std::uint64_t n) {
   const std::size_t remaining = data_.size() - pos_;
@@ -340,7 +367,9 @@ void Unpickler::memo_put(std::uint64_t index) {
 
 void Unpickler::memo_get(std::uint64_t index) {
   if (index < memo_.size()) {
-    push(memo_[static_cast<std::size_t>(index)]);
+    const Item& item = memo_[static_cast<std::size_t>(index)];
+    if (is_placeholder(item)) throw PlaceholderFetched{};
+    push(item);
     return;
   }
   auto sparse = sparse_memo_.find(index);
@@ -349,6 +378,108 @@ void Unpickler::memo_get(std::uint64_t index) {
                                   ", which was never set");
   }
   push(sparse->second);
+}
+
+const Node* Unpickler::fetched_node(std::size_t index, NodeKind kind) {
+  if (index >= memo_.size()) return nullptr;
+  return graph_.node_of(memo_[index], kind);
+}
+
+std::optional<std::string_view> Unpickler::pattern_str(const detail::StrOperand& operand) {
+  if (operand.fetched != detail::kNoMemo) {
+    const Node* node = fetched_node(operand.fetched, NodeKind::kStr);
+    if (!node) return std::nullopt;
+    return node->str();
+  }
+  if (operand.text.size() > limits::kMaxStringBytes || check_utf8(operand.text) != Utf8::kValid) {
+    return std::nullopt;
+  }
+  return operand.text;
+}
+
+bool Unpickler::read_tensor_pattern() {
+  if (!fast_tensors_ || pos_ >= data_.size() || static_cast<Op>(data_[pos_]) != Op::kMark) {
+    return false;
+  }
+  const Node* callee = graph_.node_of(stack_.back(), NodeKind::kGlobal);
+  if (!callee || callee->global().kind != GlobalKind::kRebuildTensorV2) return false;
+  const std::optional<detail::TensorPattern> found = detail::match_tensor_pattern(data_, pos_);
+  if (!found) return false;
+  const detail::TensorPattern& p = *found;
+
+  // Everything the general path would check, checked before anything changes.
+  const Node* storage_class = fetched_node(p.storage_class, NodeKind::kGlobal);
+  const Node* ordered_dict = fetched_node(p.ordered_dict, NodeKind::kGlobal);
+  const std::optional<std::string_view> tag = pattern_str(p.tag);
+  const std::optional<std::string_view> key = pattern_str(p.key);
+  const std::optional<std::string_view> location = pattern_str(p.location);
+  if (!storage_class || !ordered_dict || !tag || !key || !location || *tag != kStoragePidTag ||
+      ordered_dict->global().kind != GlobalKind::kOrderedDict) {
+    return false;
+  }
+  const std::optional<GlobalKind> class_kind = storage_class->global().kind;
+  if (class_kind != GlobalKind::kStorageClass && class_kind != GlobalKind::kUntypedStorage) {
+    return false;
+  }
+  // The memo grows one entry per BINPUT, in order, as torch.save numbers them.
+  const std::size_t puts[] = {p.tag.put,     p.key.put,   p.location.put, p.pid_put,   p.sizes.put,
+                              p.strides.put, p.hooks_put, p.args_put,     p.tensor_put};
+  const std::size_t skipped[] = {p.pid_put, p.sizes.put, p.strides.put, p.hooks_put, p.args_put};
+  std::size_t next = memo_.size();
+  for (const std::size_t put : puts) {
+    if (put != detail::kNoMemo && put != next++) return false;
+  }
+  if (!sparse_memo_.empty() || next > limits::kMaxPickleMemo ||
+      marks_.size() + 2 > limits::kMaxPickleDepth) {  // the general path's limits
+    return false;
+  }
+  if (p.sizes.size != p.strides.size) return false;
+
+  StorageRef ref;
+  ref.untyped = class_kind == GlobalKind::kUntypedStorage;
+  ref.dtype = ref.untyped ? DType::kUInt8 : storage_class->global().dtype;
+  ref.key = std::string(*key);
+  ref.location = std::string(*location);
+  ref.numel = p.numel;
+  ref.byte_offset = p.persid_offset;
+  if (!load_storage_) return false;
+  // Loading is idempotent per key (StorageLoader's contract), so the general path may
+  // still take over after it.
+  Storage storage = load_storage_(ref);
+  const std::uint64_t nbytes = static_cast<std::uint64_t>(p.numel) * element_size(ref.dtype);
+  if (!storage.defined() || storage.nbytes() < nbytes) return false;
+  Shape sizes(p.sizes.items.begin(), p.sizes.items.begin() + p.sizes.size);
+  Shape strides(p.strides.items.begin(), p.strides.items.begin() + p.strides.size);
+  if (!detail::view_fits(sizes, strides, p.storage_offset, ref.dtype, storage.nbytes()))
+    return false;
+  if (p.requires_grad && !is_floating_point(ref.dtype) && !is_complex(ref.dtype)) return false;
+  Tensor tensor;
+  try {
+    tensor = Tensor(std::move(storage), ref.dtype, std::move(sizes), std::move(strides),
+                    p.storage_offset);
+  } catch (const Error&) {
+    return false;
+  }
+  if (p.requires_grad) tensor.set_requires_grad(true);
+
+  // Commit: the memo entries in order, the strs as the general path makes them.
+  auto str_item = [&](const detail::StrOperand& operand, std::string_view text) {
+    if (operand.put == detail::kNoMemo) return;
+    memo_.push_back(graph_.add(NodeKind::kStr, operand.offset, std::string(text)));
+  };
+  str_item(p.tag, *tag);
+  str_item(p.key, *key);
+  str_item(p.location, *location);
+  if (!placeholder_)
+    placeholder_ = graph_.add(NodeKind::kTuple, p.reduce_offset, graph_.new_items());
+  for (const std::size_t put : skipped) {
+    if (put != detail::kNoMemo) memo_.push_back(*placeholder_);
+  }
+  const Item result = graph_.add(NodeKind::kTensor, p.reduce_offset, std::move(tensor));
+  memo_.push_back(result);
+  stack_.back() = result;  // REDUCE replaces the callable with what it returns
+  pos_ = p.end;
+  return true;
 }
 
 UnpickleResult Unpickler::run() {
@@ -608,8 +739,14 @@ void Unpickler::step(std::uint8_t byte) {
       push(detail::load_persistent(graph_, context_, pid, load_storage_, op_offset_));
       return;
     }
-    case Op::kBinGet: memo_get(u8()); return;
-    case Op::kLongBinGet: memo_get(uint_le(4)); return;
+    case Op::kBinGet:
+      memo_get(u8());
+      read_tensor_pattern();
+      return;
+    case Op::kLongBinGet:
+      memo_get(uint_le(4));
+      read_tensor_pattern();
+      return;
     case Op::kBinPut: memo_put(u8()); return;
     case Op::kLongBinPut: memo_put(uint_le(4)); return;
     case Op::kMemoize: memo_put(memo_.size() + sparse_memo_.size()); return;  // len(memo)
@@ -623,7 +760,16 @@ void Unpickler::step(std::uint8_t byte) {
 
 UnpickleResult unpickle(std::span<const std::byte> data, const StorageLoader& load_storage,
                         const UnpickleOptions& options) {
-  return Unpickler(data, load_storage, options).run();
+  try {
+    return Unpickler(data, load_storage, options).run();
+  } catch (const PlaceholderFetched&) {
+    // The pickle fetches an argument of a tensor that the fast path did not build:
+    // read it again, building everything. Storages load once per key, so reading twice
+    // loads nothing twice.
+    UnpickleOptions general = options;
+    general.fast_tensors = false;
+    return Unpickler(data, load_storage, general).run();
+  }
 }
 
 }  // namespace mnemo::pickle

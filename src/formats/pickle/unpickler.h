@@ -67,6 +67,9 @@ struct UnpickleOptions {
   bool salvage = false;
   // Describes the pickle's origin in messages ("model.pt: data.pkl").
   std::string origin = "pickle";
+  // Read torch.save's bytes for a tensor without building the objects of its arguments
+  // (tensor_pattern.h). The result is the same either way; tests compare the two.
+  bool fast_tensors = true;
 };
 
 // Salvage mode, in full: every global outside the table becomes a mere name. Calling it

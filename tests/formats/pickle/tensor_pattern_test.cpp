@@ -1,0 +1,207 @@
+// The unpickler's fast path for torch.save's tensors (tensor_pattern.h) gives what the
+// general path gives, on PyTorch's own pickles and on mnemo's; a pickle that fetches an
+// argument the fast path did not build is read again in full; bad bytes in the pattern
+// get the general path's message.
+#include "formats/pickle/tensor_pattern.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+
+#include "formats/pickle/pickle_test_util.h"
+#include "formats/pickle/torch_golden_pickles.h"
+
+namespace mnemo::pickle::testing {
+namespace {
+
+// Everything a Value says, tensors included: their dtype, geometry, flag and which
+// storage (numbered in order of appearance) they view.
+class Describer {
+ public:
+  std::string operator()(const Value& v) {
+    switch (v.type()) {
+      case ValueType::kTensor: {
+        const Tensor& t = v.as_tensor();
+        const auto [it, added] = storages_.try_emplace(t.storage().data(), storages_.size());
+        return std::string("tensor(") + std::string(dtype_name(t.dtype())) + " size " +
+               shape_text(t.sizes()) + " stride " + shape_text(t.strides()) + " offset " +
+               std::to_string(t.storage_offset()) + (t.requires_grad() ? " grad" : "") +
+               " storage#" + std::to_string(it->second) + " of " +
+               std::to_string(t.storage().nbytes()) + ")";
+      }
+      case ValueType::kList: {
+        std::string out = "[";
+        for (const Value& item : v.as_list()) out += (*this)(item) + ", ";
+        return out + "]";
+      }
+      case ValueType::kTuple: {
+        std::string out = "(";
+        for (const Value& item : v.as_tuple()) out += (*this)(item) + ", ";
+        return out + ")";
+      }
+      case ValueType::kDict: {
+        const Dict& d = v.as_dict();
+        std::string out = d.is_ordered_dict() ? "OrderedDict{" : "{";
+        for (const auto& [key, value] : d) out += key_repr(key) + ": " + (*this)(value) + ", ";
+        if (d.attributes()) out += "attributes " + (*this)(Value(*d.attributes()));
+        return out + "}";
+      }
+      default:
+        return v.repr();
+    }
+  }
+
+ private:
+  static std::string shape_text(const Shape& shape) {
+    std::string out = "[";
+    for (std::int64_t n : shape) out += std::to_string(n) + ",";
+    return out + "]";
+  }
+  std::map<const std::byte*, std::size_t> storages_;
+};
+
+struct Read {
+  std::string described;
+  std::size_t loader_calls;
+};
+
+Read read_with(std::span<const std::byte> pickle, bool fast) {
+  ZeroStorages storages;
+  const Value v = unpickle(pickle, storages.loader(), {.fast_tensors = fast}).value;
+  return {Describer()(v), storages.refs.size()};
+}
+
+void expect_same_both_ways(std::span<const std::byte> pickle) {
+  const Read fast = read_with(pickle, true);
+  const Read general = read_with(pickle, false);
+  EXPECT_EQ(fast.described, general.described);
+}
+
+TEST(TensorPattern, PyTorchPicklesReadTheSameBothWays) {
+  expect_same_both_ways(from_hex(kStateDictPickle));
+  expect_same_both_ways(from_hex(kCheckpointPickle));
+}
+
+TEST(TensorPattern, MnemoPicklesReadTheSameBothWays) {
+  const Tensor base = arange(24, {.dtype = DType::kFloat32}).reshape({2, 3, 4});
+  Dict model;
+  model.set_ordered_dict(true);
+  model.insert_or_assign(std::string("base"), base);
+  model.insert_or_assign(std::string("transposed"), base.transpose(0, 2));
+  model.insert_or_assign(std::string("slice"), base.select(0, 1));
+  model.insert_or_assign(std::string("tied"), base);
+  Tensor grad = ones({3}, {.dtype = DType::kFloat64});
+  grad.set_requires_grad(true);
+  model.insert_or_assign(std::string("grad"), grad);
+  model.insert_or_assign(std::string("scalar"), full({}, 7, {.dtype = DType::kInt64}));
+  model.insert_or_assign(std::string("empty"), zeros({0, 3}));
+  model.insert_or_assign(std::string("rank5"), zeros({1, 2, 1, 2, 1}, {.dtype = DType::kFloat16}));
+  model.insert_or_assign(std::string("flags"), zeros({4}, {.dtype = DType::kBool}));
+  List many;  // past 256 memo entries: LONG_BINPUT and LONG_BINGET
+  for (int i = 0; i < 300; ++i) many.push_back(full({2}, i, {.dtype = DType::kInt32}));
+  const Value checkpoint =
+      Dict{{std::string("model"), model}, {std::string("many"), many}, {std::string("epoch"), 3}};
+  KeysByStorage keys;
+  const std::vector<std::byte> bytes = pickle::pickle(checkpoint, keys.namer());
+  expect_same_both_ways(bytes);
+  const Read fast = read_with(bytes, true);
+  EXPECT_EQ(fast.loader_calls, read_with(bytes, false).loader_calls);  // read once
+}
+
+// [t0, t1, <t1's size tuple, fetched from the memo>] with torch.save's memo entries: t1
+// takes the fast path, whose size tuple is a placeholder, so the fetch reads it again.
+PickleBuilder fetches_a_skipped_tuple(bool fetch) {
+  PickleBuilder b;
+  b.proto().op(Op::kEmptyList).put(0).mark();
+  b.global("torch._utils", "_rebuild_tensor_v2").put(1).mark();
+  b.mark().unicode("storage").put(2).global("torch", "FloatStorage").put(3);
+  b.unicode("0").put(4).unicode("cpu").put(5).binint1(6).op(Op::kTuple).put(6);
+  b.op(Op::kBinPersId).binint1(0);
+  b.binint1(2).binint1(3).op(Op::kTuple2).put(7).binint1(3).binint1(1).op(Op::kTuple2).put(8);
+  b.op(Op::kNewFalse).global("collections", "OrderedDict").put(9);
+  b.op(Op::kEmptyTuple).op(Op::kReduce).put(10).op(Op::kTuple).put(11).op(Op::kReduce).put(12);
+  b.get(1).mark();  // t1, as torch.save writes the tensors after the first
+  b.mark().get(2).get(3).unicode("1").put(13).get(5).binint1(4).op(Op::kTuple).put(14);
+  b.op(Op::kBinPersId).binint1(0);
+  b.binint1(4).op(Op::kTuple1).put(15).binint1(1).op(Op::kTuple1).put(16);
+  b.op(Op::kNewTrue).get(9).op(Op::kEmptyTuple).op(Op::kReduce).put(17);
+  b.op(Op::kTuple).put(18).op(Op::kReduce).put(19);
+  if (fetch) b.get(15);
+  return b.op(Op::kAppends).stop();
+}
+
+TEST(TensorPattern, AFetchedArgumentIsReadAgainInFull) {
+  const PickleBuilder plain = fetches_a_skipped_tuple(false);
+  EXPECT_EQ(read_with(plain.span(), true).loader_calls, 2u);  // no second reading
+
+  const PickleBuilder fetching = fetches_a_skipped_tuple(true);
+  const Read fast = read_with(fetching.span(), true);
+  const Read general = read_with(fetching.span(), false);
+  EXPECT_EQ(fast.described, general.described);
+  // The fast path took t1, met the fetch of its size tuple and started again.
+  EXPECT_EQ(fast.loader_calls, 4u);
+  EXPECT_EQ(general.loader_calls, 2u);
+  const List list = read(fetching).as_list();
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[1].as_tensor().sizes(), (Shape{4}));
+  EXPECT_TRUE(list[1].as_tensor().requires_grad());
+  EXPECT_EQ(list[2].repr(), "(4,)");
+}
+
+// The pattern with t1's stride replaced: the fast path declines, and the general path
+// reports the bytes as it always did.
+std::string error_of(std::span<const std::byte> pickle, bool fast) {
+  try {
+    ZeroStorages storages;
+    unpickle(pickle, storages.loader(), {.origin = "t", .fast_tensors = fast});
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(TensorPattern, BadTensorsGetTheGeneralPathsMessage) {
+  for (const std::uint8_t stride : {7, 200}) {  // 4 elements of stride 7 overrun 4 floats
+    PickleBuilder b = fetches_a_skipped_tuple(false);
+    std::vector<std::byte> bytes(b.data());
+    // t1's stride is the BININT1 1 before its TUPLE1 and BINPUT 16.
+    const std::vector<std::byte> stride_tuple = {std::byte{'K'}, std::byte{1}, std::byte{0x85},
+                                                 std::byte{'q'}, std::byte{16}};
+    const auto at =
+        std::search(bytes.begin(), bytes.end(), stride_tuple.begin(), stride_tuple.end());
+    ASSERT_NE(at, bytes.end());
+    at[1] = std::byte{stride};
+    const std::string fast = error_of(bytes, true);
+    EXPECT_EQ(fast, error_of(bytes, false));
+    EXPECT_NE(fast.find("reaches outside storage '1'"), std::string::npos) << fast;
+  }
+}
+
+TEST(TensorPattern, MatchesOnlyTheWholePattern) {
+  const PickleBuilder b = fetches_a_skipped_tuple(false);
+  const std::vector<std::byte>& bytes = b.data();
+  // t1's MARK follows its BINGET of the rebuild function: h 0x01 (.
+  const std::vector<std::byte> start = {std::byte{'h'}, std::byte{1}, std::byte{'('}};
+  const auto at = std::search(bytes.begin(), bytes.end(), start.begin(), start.end());
+  ASSERT_NE(at, bytes.end());
+  const auto pos = static_cast<std::size_t>(at - bytes.begin()) + 2;
+  const auto found = detail::match_tensor_pattern(bytes, pos);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->key.text, "1");
+  EXPECT_EQ(found->tag.fetched, 2u);
+  EXPECT_EQ(found->sizes.size, 1u);
+  EXPECT_EQ(found->sizes.items[0], 4);
+  EXPECT_EQ(found->sizes.put, 15u);
+  EXPECT_TRUE(found->requires_grad);
+  EXPECT_EQ(found->tensor_put, 19u);
+  EXPECT_EQ(static_cast<Op>(bytes[found->end]), Op::kAppends);
+  // Every prefix is too short to match.
+  for (std::size_t end = pos; end < found->end; ++end) {
+    EXPECT_FALSE(detail::match_tensor_pattern(std::span(bytes).first(end), pos).has_value()) << end;
+  }
+}
+
+}  // namespace
+}  // namespace mnemo::pickle::testing
