@@ -38,7 +38,8 @@ struct StrOperand {
   std::uint64_t offset = 0;       // where its opcode starts
 };
 
-// An int tuple of up to kMaxTensorRank items, memoised at `put` (kNoMemo when empty).
+// An int tuple of up to 8 items (a higher rank takes the general path), memoised at
+// `put` (kNoMemo when empty).
 struct IntTuple {
   std::array<std::int64_t, 8> items{};
   std::size_t size = 0;
