@@ -93,8 +93,7 @@ void ZipWriter::emit(std::span<const io::ConstBytes> pieces, std::uint64_t bytes
 }
 
 ZipWriter::Layout ZipWriter::plan(std::string_view name, std::uint64_t size, std::uint64_t offset,
-                                  const std::unordered_set<std::string_view>& planned,
-                                  std::uint64_t pending_directory) const {
+                                  const NameSet& planned, std::uint64_t pending_directory) const {
   check_name(name, size);
   MNEMO_CHECK(!names_.contains(name) && !planned.contains(name), "duplicate zip entry name '",
               name, "'");
@@ -165,7 +164,7 @@ void ZipWriter::append_descriptor(std::vector<std::byte>& descriptor, const Layo
 
 void ZipWriter::record(std::string_view name, const Layout& at, std::uint32_t crc) {
   const Written& w = written_.emplace_back(Written{std::string(name), crc, at.size, at.offset});
-  names_.emplace(w.name);
+  names_.insert_or_assign(w.name, true);
   const Zip64Fields zip64 = zip64_fields(at.size, at.offset);
   directory_size_ += kCentralHeaderSize + name.size() + zip64.extra_size();
 }
@@ -332,7 +331,7 @@ void ZipWriter::add_all(std::span<const EntryToAdd> entries) {
   // Lay every entry out, checking it, before anything is written.
   std::vector<Layout> layouts;
   layouts.reserve(entries.size());
-  std::unordered_set<std::string_view> planned;
+  NameSet planned;
   planned.reserve(entries.size());
   std::uint64_t offset = position_;
   std::uint64_t pending_directory = 0;
@@ -344,7 +343,7 @@ void ZipWriter::add_all(std::span<const EntryToAdd> entries) {
       size += piece.size();
     }
     const Layout& at = layouts.emplace_back(plan(entry.name, size, offset, planned, pending_directory));
-    planned.insert(entry.name);
+    planned.insert_or_assign(entry.name, true);
     offset += at.header_size + at.size + at.descriptor_size;
     pending_directory += kCentralHeaderSize + entry.name.size() +
                          zip64_fields(at.size, at.offset).extra_size();

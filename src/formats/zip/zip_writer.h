@@ -17,9 +17,9 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
+#include "mnemo/core/ordered_map.h"
 #include "mnemo/io/byte_sink.h"
 
 namespace mnemo::zip {
@@ -67,6 +67,9 @@ class ZipWriter {
   void finish();
 
  private:
+  // Entry names, for the duplicate check: OrderedMap's flat index, no node per name.
+  using NameSet = mnemo::detail::OrderedMap<std::string_view, bool>;
+
   struct Layout {
     std::uint64_t size = 0;
     std::uint64_t offset = 0;  // of the local header
@@ -80,8 +83,7 @@ class ZipWriter {
   // entries planned before it in the same call, `pending_directory` their directory
   // bytes) and lays it out.
   Layout plan(std::string_view name, std::uint64_t size, std::uint64_t offset,
-              const std::unordered_set<std::string_view>& planned,
-              std::uint64_t pending_directory) const;
+              const NameSet& planned, std::uint64_t pending_directory) const;
   static void append_header(std::vector<std::byte>& out, std::string_view name, const Layout& at);
   static void append_descriptor(std::vector<std::byte>& out, const Layout& at, std::uint32_t crc);
   void record(std::string_view name, const Layout& at, std::uint32_t crc);
@@ -98,7 +100,7 @@ class ZipWriter {
 
   io::ByteSink& sink_;
   std::deque<Written> written_;                 // stable: names_ views their names
-  std::unordered_set<std::string_view> names_;
+  NameSet names_;
   std::uint64_t position_ = 0;        // bytes of the archive written so far
   std::uint64_t directory_size_ = 0;  // bytes the central directory will take
   bool finished_ = false;
