@@ -67,7 +67,12 @@ class OrderedMap {
     }
     items_.emplace_back(std::move(key), std::move(value));
     if (items_.size() * 2 > slots_.size()) {
-      grow();
+      try {
+        grow();
+      } catch (...) {  // a failed allocation leaves the map as it was
+        items_.pop_back();
+        throw;
+      }
     } else {
       slots_[slot] = {static_cast<std::uint32_t>(items_.size() - 1), hash};
     }
@@ -94,6 +99,7 @@ class OrderedMap {
   // The index: open addressing with linear probing over a power-of-two table at most
   // half full. A slot holds an item's position and its key's hash, so that growing the
   // table hashes no key again and most mismatches are told without comparing keys.
+  // Positions are 32-bit: 2^32 items would take hundreds of GiB before the index.
   struct Slot {
     std::uint32_t position = kEmpty;
     std::uint32_t hash = 0;
