@@ -65,6 +65,31 @@ TEST(Pickler, ScalarsStringsAndBytes) {
             }));
 }
 
+// A list, a dict and an OrderedDict of `n` zeros, the dicts keyed 0 .. n - 1.
+struct ZeroContainers {
+  List list;
+  Dict dict;
+  Dict ordered;
+};
+ZeroContainers zero_containers(int n) {
+  ZeroContainers z;
+  z.ordered.set_ordered_dict(true);
+  for (int i = 0; i < n; ++i) {
+    z.list.push_back(0);
+    z.dict.insert_or_assign(i, 0);
+    z.ordered.insert_or_assign(i, 0);
+  }
+  return z;
+}
+
+// The items `from` .. `to` - 1 of zero_containers()'s dicts, as the pickler writes them.
+void zero_items(PickleBuilder& b, int from, int to) {
+  for (int i = from; i < to; ++i) {
+    if (i < 256) b.binint1(static_cast<std::uint8_t>(i)); else b.binint2(static_cast<std::uint16_t>(i));
+    b.binint1(0);
+  }
+}
+
 TEST(Pickler, TuplesListsAndDictsAsCPythonBatchesThem) {
   EXPECT_EQ(pickled(Tuple{}), expected([](PickleBuilder& b) { b.op(Op::kEmptyTuple); }));
   EXPECT_EQ(pickled(Tuple{1, 2, 3}), expected([](PickleBuilder& b) {
@@ -81,21 +106,7 @@ TEST(Pickler, TuplesListsAndDictsAsCPythonBatchesThem) {
               b.op(Op::kEmptyDict).put(0).binint1(1).none().op(Op::kSetItem);
             }));
   // 1001 items: two batches; a dict subclass (OrderedDict) ends with a lone SETITEM.
-  List list;
-  Dict dict;
-  Dict ordered;
-  ordered.set_ordered_dict(true);
-  for (int i = 0; i < 1001; ++i) {
-    list.push_back(0);
-    dict.insert_or_assign(i, 0);
-    ordered.insert_or_assign(i, 0);
-  }
-  auto items = [](PickleBuilder& b, int from, int to) {
-    for (int i = from; i < to; ++i) {
-      if (i < 256) b.binint1(static_cast<std::uint8_t>(i)); else b.binint2(static_cast<std::uint16_t>(i));
-      b.binint1(0);
-    }
-  };
+  const auto [list, dict, ordered] = zero_containers(1001);
   EXPECT_EQ(pickled(list), expected([](PickleBuilder& b) {
               b.op(Op::kEmptyList).put(0).mark();
               for (int i = 0; i < 1000; ++i) b.binint1(0);
@@ -103,17 +114,17 @@ TEST(Pickler, TuplesListsAndDictsAsCPythonBatchesThem) {
             }));
   EXPECT_EQ(pickled(dict), expected([&](PickleBuilder& b) {
               b.op(Op::kEmptyDict).put(0).mark();
-              items(b, 0, 1000);
+              zero_items(b, 0, 1000);
               b.op(Op::kSetItems).mark();
-              items(b, 1000, 1001);
+              zero_items(b, 1000, 1001);
               b.op(Op::kSetItems);
             }));
   EXPECT_EQ(pickled(ordered), expected([&](PickleBuilder& b) {
               b.global("collections", "OrderedDict").put(0).op(Op::kEmptyTuple).op(Op::kReduce).put(1);
               b.mark();
-              items(b, 0, 1000);
+              zero_items(b, 0, 1000);
               b.op(Op::kSetItems);
-              items(b, 1000, 1001);
+              zero_items(b, 1000, 1001);
               b.op(Op::kSetItem);
             }));
 }
@@ -122,24 +133,10 @@ TEST(Pickler, FullBatchesOfAnExactDictEndWithAnEmptyOne) {
   // CPython's loop over an exact dict runs once more after a full batch of 1000: a dict
   // of 1000 items ends with an empty MARK SETITEMS. A list's loop and a dict subclass's
   // do not.
-  List list;
-  Dict dict;
-  Dict ordered;
-  ordered.set_ordered_dict(true);
-  for (int i = 0; i < 1000; ++i) {
-    list.push_back(0);
-    dict.insert_or_assign(i, 0);
-    ordered.insert_or_assign(i, 0);
-  }
-  auto items = [](PickleBuilder& b) {
-    for (int i = 0; i < 1000; ++i) {
-      if (i < 256) b.binint1(static_cast<std::uint8_t>(i)); else b.binint2(static_cast<std::uint16_t>(i));
-      b.binint1(0);
-    }
-  };
+  const auto [list, dict, ordered] = zero_containers(1000);
   EXPECT_EQ(pickled(dict), expected([&](PickleBuilder& b) {
               b.op(Op::kEmptyDict).put(0).mark();
-              items(b);
+              zero_items(b, 0, 1000);
               b.op(Op::kSetItems).mark().op(Op::kSetItems);
             }));
   EXPECT_EQ(pickled(list), expected([](PickleBuilder& b) {
@@ -150,7 +147,7 @@ TEST(Pickler, FullBatchesOfAnExactDictEndWithAnEmptyOne) {
   EXPECT_EQ(pickled(ordered), expected([&](PickleBuilder& b) {
               b.global("collections", "OrderedDict").put(0).op(Op::kEmptyTuple).op(Op::kReduce).put(1);
               b.mark();
-              items(b);
+              zero_items(b, 0, 1000);
               b.op(Op::kSetItems);
             }));
 }
