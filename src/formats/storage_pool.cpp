@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "io/parallel_copy.h"
+
 namespace mnemo::formats {
 namespace {
 
@@ -24,15 +26,23 @@ Storage StoragePool::allocate(std::size_t nbytes, Device device) {
   // alone: an empty slice would share its address with the next storage, and savers
   // tell storages apart by address.
   if (needed == 0 || !device.is_cpu()) return Storage::allocate(nbytes, device);
-  if (!block_.defined() || block_.nbytes() - used_ < needed) {
+  if (blocks_.empty() || blocks_.back().nbytes() - used_ < needed) {
     const std::uint64_t size = std::max(needed, std::min(kBlockBytes, small_left_));
-    block_ = Storage::allocate(static_cast<std::size_t>(size), device);
+    blocks_.push_back(Storage::allocate(static_cast<std::size_t>(size), device));
     used_ = 0;
     small_left_ -= std::min(small_left_, size);
   }
-  Storage storage = block_.slice(used_, nbytes);
+  Storage storage = blocks_.back().slice(used_, nbytes);
   used_ += static_cast<std::size_t>(needed);
   return storage;
+}
+
+void StoragePool::prefault() const {
+  std::uint64_t bytes = 0;
+  for (const Storage& block : blocks_) bytes += block.nbytes();
+  io::parallel_for(blocks_.size(), io::threads_for(bytes), [&](std::size_t i) {
+    io::prefault_for_write(std::span(blocks_[i].mutable_data(), blocks_[i].nbytes()));
+  });
 }
 
 }  // namespace mnemo::formats

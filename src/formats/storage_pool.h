@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "mnemo/core/storage.h"
 
@@ -25,9 +26,14 @@ class StoragePool {
   // Uninitialised bytes, as Storage::allocate.
   Storage allocate(std::size_t nbytes, Device device);
 
+  // Faults in the pages of every block so far, blocks spread over the cores: what a
+  // bulk read of the storages does next, at a fraction of the kernel's cost of faulting
+  // them in page by page (io::prefault_for_write).
+  void prefault() const;
+
  private:
-  Storage block_;
-  std::size_t used_ = 0;          // bytes of block_ handed out
+  std::vector<Storage> blocks_;   // the last one is being cut
+  std::size_t used_ = 0;          // bytes of the last block handed out
   std::uint64_t small_left_ = 0;  // of small_bytes, not yet in a block
 };
 

@@ -95,7 +95,9 @@ void read_ranges(const ByteSource& source, std::span<const RangeRead> requests,
     const Task& task = tasks[t];
     if (task.length != 0) {
       const RangeRead& r = sorted[task.first];
-      source.read_at(r.offset + task.begin, r.out.subspan(task.begin, task.length));
+      const std::span<std::byte> part = r.out.subspan(task.begin, task.length);
+      prefault_for_write(part);
+      source.read_at(r.offset + task.begin, part);
       if (progress) progress->add(task.length);
     } else {
       const auto run = std::span(sorted).subspan(task.first, task.last - task.first);

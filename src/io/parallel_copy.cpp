@@ -2,6 +2,8 @@
 
 #include <libdeflate.h>
 #include <sched.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -61,6 +63,9 @@ std::uint32_t shift_for(std::uint64_t bytes) {
 // The block a fused copy moves before reading it back for the CRC: well inside L2.
 constexpr std::size_t kFusedBlock = std::size_t{64} << 10;
 
+// Smaller ranges are not worth a system call to populate.
+constexpr std::size_t kMinPrefaultBytes = std::size_t{64} << 10;
+
 // Below this, one thread copies; above, each thread gets at least this much.
 constexpr std::uint64_t kBytesPerThread = std::uint64_t{4} << 20;
 
@@ -96,6 +101,23 @@ std::uint32_t copy_with_crc32(std::span<std::byte> dst, std::span<const std::byt
     crc = libdeflate_crc32(crc, dst.data() + at, block);
   }
   return crc;
+}
+
+void prefault_for_write(std::span<std::byte> bytes) {
+#ifdef MADV_POPULATE_WRITE
+  if (bytes.size() < kMinPrefaultBytes) return;
+  static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto address = reinterpret_cast<std::uintptr_t>(bytes.data());
+  const std::uintptr_t begin = (address + page - 1) / page * page;
+  const std::uintptr_t end = (address + bytes.size()) / page * page;
+  if (end > begin) {
+    // A failure (an older kernel, memory the kernel will not populate) only loses the
+    // head start.
+    (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+  }
+#else
+  (void)bytes;
+#endif
 }
 
 std::size_t threads_for(std::uint64_t bytes) {

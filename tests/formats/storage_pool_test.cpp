@@ -1,10 +1,13 @@
 #include "formats/storage_pool.h"
 
 #include <gtest/gtest.h>
+#include <malloc.h>
 
 #include <cstdint>
 #include <cstring>
 #include <vector>
+
+#include "support/resident.h"
 
 namespace mnemo::formats {
 namespace {
@@ -82,6 +85,27 @@ TEST(StoragePool, ASliceKeepsItsBlockAlive) {
   }
   std::memset(kept.mutable_data(), 7, 256);  // still valid memory (ASan would tell)
   EXPECT_EQ(std::to_integer<int>(kept.data()[255]), 7);
+}
+
+TEST(StoragePool, PrefaultBacksEveryBlockAheadOfTheRead) {
+  // Blocks straight from mmap, so that none of their pages is backed before.
+  ::mallopt(M_MMAP_THRESHOLD, 256 << 10);
+  constexpr std::size_t kStorages = 128, kBytes = 64 << 10;  // two blocks of 4 MiB
+  StoragePool pool(kStorages * StoragePool::footprint(kBytes));
+  std::vector<Storage> storages;
+  for (std::size_t i = 0; i < kStorages; ++i)
+    storages.push_back(pool.allocate(kBytes, Device::cpu()));
+  std::size_t pages = 0;
+  for (const Storage& s : storages) {
+    ASSERT_EQ(testing::resident_pages(std::span(s.data(), s.nbytes())), 0u);
+    pages += testing::whole_page_count(std::span(s.data(), s.nbytes()));
+  }
+  ASSERT_GT(pages, kStorages * 14);
+  pool.prefault();
+  std::size_t resident = 0;
+  for (const Storage& s : storages)
+    resident += testing::resident_pages(std::span(s.data(), s.nbytes()));
+  EXPECT_EQ(resident, testing::kernel_populates_for_write() ? pages : 0u);
 }
 
 }  // namespace

@@ -8,11 +8,16 @@
 #include <vector>
 
 #include "support/bytes.h"
+#include "support/resident.h"
 
 namespace mnemo::io {
 namespace {
 
+using testing::FreshPages;
+using testing::kernel_populates_for_write;
+using testing::page_size;
 using testing::pattern;
+using testing::resident_pages;
 
 TEST(Crc32Test, MatchesKnownValues) {
   const std::string text = "123456789";
@@ -84,6 +89,43 @@ TEST(ThreadsForTest, OneThreadForSmallWorkSeveralForLarge) {
   EXPECT_EQ(threads_for(0), 1u);
   EXPECT_EQ(threads_for(1 << 20), 1u);
   EXPECT_GE(threads_for(std::uint64_t{1} << 30), 1u);
+}
+
+TEST(PrefaultTest, BacksTheWholePagesInsideTheRange) {
+  FreshPages memory(64);
+  const std::size_t page = page_size();
+  // Unaligned ends: the partial first and last pages are left to the copy.
+  const std::span<std::byte> range = memory.bytes().subspan(100, 64 * page - 200);
+  ASSERT_EQ(resident_pages(memory.bytes()), 0u);
+  prefault_for_write(range);
+  if (kernel_populates_for_write()) {
+    EXPECT_EQ(resident_pages(memory.bytes()), 62u);
+    EXPECT_EQ(resident_pages(memory.bytes().first(page)), 0u);
+    EXPECT_EQ(resident_pages(memory.bytes().last(page)), 0u);
+  } else {
+    EXPECT_EQ(resident_pages(memory.bytes()), 0u);
+  }
+  for (const std::byte b : memory.bytes()) ASSERT_EQ(b, std::byte{0});
+}
+
+TEST(PrefaultTest, KeepsWhatTheMemoryHolds) {
+  FreshPages memory(32);
+  const std::size_t page = page_size();
+  const auto bytes = pattern(3 * page);
+  std::copy(bytes.begin(), bytes.end(), memory.bytes().begin() + 5 * page + 7);
+  prefault_for_write(memory.bytes());
+  EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), memory.bytes().begin() + 5 * page + 7));
+  if (kernel_populates_for_write()) {
+    EXPECT_EQ(resident_pages(memory.bytes()), 32u);
+  }
+}
+
+TEST(PrefaultTest, LeavesSmallRangesToTheCopy) {
+  // A system call for a few pages would cost about what it saves.
+  const std::size_t pages = (std::size_t{64} << 10) / page_size() - 1;
+  FreshPages memory(pages);
+  prefault_for_write(memory.bytes());
+  EXPECT_EQ(resident_pages(memory.bytes()), 0u);
 }
 
 }  // namespace

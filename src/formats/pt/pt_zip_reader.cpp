@@ -200,6 +200,7 @@ class StorageTable {
     io::ProgressMeter meter(options_.progress, total);
     meter.add(total - worked);  // mapped, with nothing to check
     check_mapped(meter);
+    pool_.prefault();
     archive_.zip().read_all(pending_, verify_crc_, &meter);
     meter.finish();
     for (const Swap& swap : swaps_) byteswap_in_place(swap.bytes, swap.unit);

@@ -69,6 +69,7 @@ Value read(const io::ByteSource& source, const LoadOptions& options, const io::B
   for (const io::RangeRead& r : reads) read_bytes += r.out.size();
   io::ProgressMeter meter(options.progress, mapped_bytes + read_bytes);
   meter.add(mapped_bytes);
+  pool.prefault();
   io::read_ranges(data ? *data : source, reads, &meter);
   meter.finish();
   return tensors;

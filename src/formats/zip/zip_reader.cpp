@@ -253,6 +253,7 @@ void ZipReader::read_all(std::span<const ReadRequest> requests, bool verify_crc,
       return;
     }
     const std::span<std::byte> part = out.subspan(piece.begin, piece.length);
+    io::prefault_for_write(part);
     if (memory.defined() && source_.contains(entry.data_offset + piece.begin, piece.length)) {
       const std::span<const std::byte> from(memory.data() + entry.data_offset + piece.begin,
                                             piece.length);
@@ -371,6 +372,7 @@ void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool ve
           std::span<const std::byte>(bytes + entry.compressed_size, descriptor), src);
       if (!wanted[index]) continue;
       const std::span<std::byte> out = out_of[index];
+      io::prefault_for_write(out);
       if (entry.method == kMethodStored) {
         const std::span<const std::byte> from(bytes, static_cast<std::size_t>(entry.size));
         if (verify_crc) {
@@ -424,6 +426,7 @@ void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool ve
       return;
     }
     const std::span<std::byte> part = out_of[piece.index].subspan(piece.begin, piece.length);
+    io::prefault_for_write(part);
     source_.read_at(data_offset[piece.index] + piece.begin, part);
     if (verify_crc) crcs[p] = io::crc32(part);
     meter.add(piece.length);
