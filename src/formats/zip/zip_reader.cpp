@@ -121,6 +121,82 @@ void read_data(const Entry& entry, const io::ByteSource& source, std::span<std::
   if (verify_crc) check_crc(entry, entry.data_offset, source, io::crc32(out));
 }
 
+// A record of a bulk read that goes in pieces: its entry, where its data starts and its
+// buffer.
+struct PieceRead {
+  const Entry* entry;
+  std::uint64_t data_offset;
+  std::span<std::byte> out;
+};
+
+// Reads records straight into their buffers, stored ones in pieces of kPiece bytes spread
+// over `threads` (a deflated one whole, with its CRC), each piece's CRC taken while it is
+// in the cache. Then the pieces' CRCs of each stored record are combined and checked, in
+// the order of `reads`. The first failed piece's error is the one reported.
+void read_in_pieces(std::span<const PieceRead> reads, const io::ByteSource& source, bool verify_crc,
+                    io::ProgressMeter& meter, std::size_t threads) {
+  const auto in_pieces = [](const Entry& entry) {
+    return entry.method == kMethodStored && entry.compressed_size == entry.size;
+  };
+  struct Piece {
+    std::size_t read;
+    std::uint64_t begin, length;
+  };
+  std::vector<Piece> pieces;
+  std::vector<std::size_t> first_piece(reads.size());
+  for (std::size_t r = 0; r < reads.size(); ++r) {
+    const Entry& entry = *reads[r].entry;
+    first_piece[r] = pieces.size();
+    const std::uint64_t step = in_pieces(entry) ? kPiece : entry.size;
+    std::uint64_t begin = 0;
+    do {
+      const std::uint64_t length = std::min(step, entry.size - begin);
+      pieces.push_back({r, begin, length});
+      begin += length;
+    } while (begin < entry.size);
+  }
+  std::vector<std::uint32_t> crcs(pieces.size(), 0);
+  const Storage memory = source.storage();
+  io::parallel_for(pieces.size(), threads, [&](std::size_t p) {
+    const Piece& piece = pieces[p];
+    const PieceRead& read = reads[piece.read];
+    const Entry& entry = *read.entry;
+    if (!in_pieces(entry)) {  // deflated (or refused): whole, with its CRC
+      Entry located = entry;
+      located.data_offset = read.data_offset;
+      read_data(located, source, read.out, verify_crc);
+      meter.add(entry.size);
+      return;
+    }
+    const std::span<std::byte> part = read.out.subspan(piece.begin, piece.length);
+    const std::uint64_t at = read.data_offset + piece.begin;
+    io::prefault_for_write(part);
+    if (memory.defined() && source.contains(at, piece.length)) {
+      const std::span<const std::byte> from(memory.data() + at, piece.length);
+      if (verify_crc) {
+        crcs[p] = io::copy_with_crc32(part, from, 0);
+      } else if (!part.empty()) {
+        std::memcpy(part.data(), from.data(), part.size());
+      }
+    } else {
+      source.read_at(at, part);  // out of range: kCorrupt
+      if (verify_crc) crcs[p] = io::crc32(part);
+    }
+    meter.add(piece.length);
+  });
+  if (!verify_crc) return;
+  for (std::size_t r = 0; r < reads.size(); ++r) {
+    const Entry& entry = *reads[r].entry;
+    if (!in_pieces(entry)) continue;  // checked whole by read_data
+    const std::size_t end = r + 1 < reads.size() ? first_piece[r + 1] : pieces.size();
+    std::uint32_t crc = crcs[first_piece[r]];
+    for (std::size_t p = first_piece[r] + 1; p < end; ++p) {
+      crc = io::crc32_combine(crc, crcs[p], pieces[p].length);
+    }
+    check_crc(entry, reads[r].data_offset, source, crc);
+  }
+}
+
 // Buffers for runs of small records, reused across the tasks of one read_all.
 class BufferPool {
  public:
@@ -224,61 +300,12 @@ void ZipReader::read_all(std::span<const ReadRequest> requests, bool verify_crc,
   }
 
   // Every data offset is known: read the requests in pieces, spread over the cores.
-  struct Piece {
-    std::size_t request;
-    std::uint64_t begin, length;
-  };
-  std::vector<Piece> pieces;
-  std::vector<std::size_t> first_piece(requests.size());
-  for (std::size_t r = 0; r < requests.size(); ++r) {
-    const Entry& entry = *requests[r].entry;
-    first_piece[r] = pieces.size();
-    const std::uint64_t step = entry.method == kMethodStored ? kPiece : entry.size;
-    std::uint64_t begin = 0;
-    do {
-      const std::uint64_t length = std::min(step, entry.size - begin);
-      pieces.push_back({r, begin, length});
-      begin += length;
-    } while (begin < entry.size);
+  std::vector<PieceRead> reads;
+  reads.reserve(requests.size());
+  for (const ReadRequest& request : requests) {
+    reads.push_back({request.entry, request.entry->data_offset, request.out});
   }
-  std::vector<std::uint32_t> crcs(pieces.size(), 0);
-  const Storage memory = source_.storage();
-  io::parallel_for(pieces.size(), io::threads_for(total), [&](std::size_t p) {
-    const Piece& piece = pieces[p];
-    const Entry& entry = *requests[piece.request].entry;
-    const std::span<std::byte> out = requests[piece.request].out;
-    if (entry.method != kMethodStored || entry.compressed_size != entry.size) {
-      read_data(entry, source_, out, verify_crc);  // deflated (or refused): whole, with its CRC
-      meter.add(entry.size);
-      return;
-    }
-    const std::span<std::byte> part = out.subspan(piece.begin, piece.length);
-    io::prefault_for_write(part);
-    if (memory.defined() && source_.contains(entry.data_offset + piece.begin, piece.length)) {
-      const std::span<const std::byte> from(memory.data() + entry.data_offset + piece.begin,
-                                            piece.length);
-      if (verify_crc) {
-        crcs[p] = io::copy_with_crc32(part, from, 0);
-      } else if (!part.empty()) {
-        std::memcpy(part.data(), from.data(), part.size());
-      }
-    } else {
-      source_.read_at(entry.data_offset + piece.begin, part);  // out of range: kCorrupt
-      if (verify_crc) crcs[p] = io::crc32(part);
-    }
-    meter.add(piece.length);
-  });
-  if (!verify_crc) return;
-  for (std::size_t r = 0; r < requests.size(); ++r) {
-    const Entry& entry = *requests[r].entry;
-    if (entry.method != kMethodStored) continue;  // checked whole by read_data
-    const std::size_t end = r + 1 < requests.size() ? first_piece[r + 1] : pieces.size();
-    std::uint32_t crc = crcs[first_piece[r]];
-    for (std::size_t p = first_piece[r] + 1; p < end; ++p) {
-      crc = io::crc32_combine(crc, crcs[p], pieces[p].length);
-    }
-    check_crc(entry, entry.data_offset, source_, crc);
-  }
+  read_in_pieces(reads, source_, verify_crc, meter, io::threads_for(total));
 }
 
 void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool verify_crc,
@@ -393,60 +420,14 @@ void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool ve
     buffers.give(std::move(buffer));
   });
 
-  // Phase 2: the large records' data, in pieces spread over the cores.
-  struct Piece {
-    std::size_t index;
-    std::uint64_t begin, length;
-  };
-  std::vector<Piece> pieces;
-  std::vector<std::size_t> large;  // entry indices, in file order
+  // Phase 2: the large records' data, in pieces spread over the cores, in file order.
+  std::vector<PieceRead> reads;
   for (const Task& task : tasks) {
     if (task.end != 0) continue;
     const std::size_t index = order[task.first];
-    if (!wanted[index]) continue;
-    large.push_back(index);
-    const Entry& entry = entries_[index];
-    const std::uint64_t step = entry.method == kMethodStored ? kPiece : entry.size;
-    std::uint64_t begin = 0;
-    do {
-      const std::uint64_t length = std::min(step, entry.size - begin);
-      pieces.push_back({index, begin, length});
-      begin += length;
-    } while (begin < entry.size);
+    if (wanted[index]) reads.push_back({&entries_[index], data_offset[index], out_of[index]});
   }
-  std::vector<std::uint32_t> crcs(pieces.size(), 0);
-  io::parallel_for(pieces.size(), io::threads_for(total), [&](std::size_t p) {
-    const Piece& piece = pieces[p];
-    const Entry& entry = entries_[piece.index];
-    if (entry.method != kMethodStored) {
-      Entry copy = entry;
-      copy.data_offset = data_offset[piece.index];
-      read_data(copy, source_, out_of[piece.index], verify_crc);
-      meter.add(entry.size);
-      return;
-    }
-    const std::span<std::byte> part = out_of[piece.index].subspan(piece.begin, piece.length);
-    io::prefault_for_write(part);
-    source_.read_at(data_offset[piece.index] + piece.begin, part);
-    if (verify_crc) crcs[p] = io::crc32(part);
-    meter.add(piece.length);
-  });
-  if (!verify_crc) return;
-  std::size_t p = 0;
-  for (const std::size_t index : large) {
-    const Entry& entry = entries_[index];
-    if (entry.method != kMethodStored) {
-      while (p < pieces.size() && pieces[p].index == index) ++p;
-      continue;
-    }
-    std::uint32_t crc = 0;
-    bool first = true;
-    for (; p < pieces.size() && pieces[p].index == index; ++p) {
-      crc = first ? crcs[p] : io::crc32_combine(crc, crcs[p], pieces[p].length);
-      first = false;
-    }
-    check_crc(entry, data_offset[index], source_, crc);
-  }
+  read_in_pieces(reads, source_, verify_crc, meter, io::threads_for(total));
 }
 
 std::uint32_t crc32(std::span<const std::byte> bytes, std::uint32_t crc) {
