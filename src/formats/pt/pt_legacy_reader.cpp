@@ -7,6 +7,8 @@
 
 #include "formats/pickle/unpickler.h"
 #include "formats/pt/byteswap.h"
+#include "formats/storage_pool.h"
+#include "io/parallel_copy.h"
 #include "io/progress_meter.h"
 
 namespace mnemo::pt {
@@ -42,11 +44,15 @@ class LegacyReader {
     position_ = object_start + object_length;
     read_storage_table();
 
-    std::uint64_t total = 0;
+    std::uint64_t total = 0, small_bytes = 0;
     for (const auto& [key, extent] : extents_) {
-      total += static_cast<std::uint64_t>(extent.numel) * element_size(refs_.at(key).dtype);
+      const std::uint64_t nbytes =
+          static_cast<std::uint64_t>(extent.numel) * element_size(refs_.at(key).dtype);
+      total += nbytes;
+      small_bytes += formats::StoragePool::footprint(nbytes);
     }
     meter_.emplace(options_.progress, total);
+    pool_.emplace(small_bytes);
     position_ = object_start;
     pickle::UnpickleResult object = unpickle_next(
         [&](const pickle::StorageRef& ref) { return load_storage(ref); });
@@ -169,8 +175,9 @@ class LegacyReader {
     if (found != loaded_.end()) return found->second;
     const StorageExtent& extent = extents_.at(ref.key);
     const std::uint64_t nbytes = static_cast<std::uint64_t>(extent.numel) * element_size(ref.dtype);
-    Storage storage = Storage::allocate(nbytes, options_.map_location.resolve(ref.location));
+    Storage storage = pool_->allocate(nbytes, options_.map_location.resolve(ref.location));
     std::span<std::byte> out(storage.mutable_data(), nbytes);
+    io::prefault_for_write(out);
     source_.read_at(extent.offset, out);
     if (big_endian_) byteswap_in_place(out, byteswap_unit(ref.dtype));
     loaded_.emplace(ref.key, storage);
@@ -186,7 +193,8 @@ class LegacyReader {
   std::unordered_map<std::string, pickle::StorageRef> refs_;
   std::unordered_map<std::string, StorageExtent> extents_;
   std::unordered_map<std::string, Storage> loaded_;
-  std::optional<io::ProgressMeter> meter_;  // once the storage table is read
+  std::optional<io::ProgressMeter> meter_;    // once the storage table is read
+  std::optional<formats::StoragePool> pool_;  // likewise
 };
 
 }  // namespace
