@@ -30,9 +30,11 @@
 namespace mnemo::testing {
 namespace {
 
-using ::testing::HasSubstr;
 using pickle::Op;
+using pickle::testing::billion_laughs;
 using pickle::testing::PickleBuilder;
+using pickle::testing::shared_text;
+using ::testing::HasSubstr;
 using zip::testing::Bytes;
 
 // A .pt archive holding `pickle` as its data.pkl, and `storages` as data/0, data/1, ...
@@ -105,23 +107,8 @@ TEST(Limits, BigIntOverKMaxBigIntBytes) {
 }
 
 TEST(Limits, SharedReferencesOverKMaxPickleValuesAndBytes) {
-  // A few kilobytes that would expand to 10^9 values ("billion laughs").
-  PickleBuilder laughs;
-  laughs.proto().mark();
-  for (int i = 0; i < 1000; ++i) laughs.none();
-  laughs.op(Op::kList).put(0).op(Op::kPop).mark();
-  for (int i = 0; i < 1000; ++i) laughs.get(0);
-  laughs.op(Op::kList).put(1).op(Op::kPop).mark();
-  for (int i = 0; i < 1000; ++i) laughs.get(1);
-  laughs.op(Op::kList).stop();
-  expect_limit(pt_with_pickle(laughs), {"kMaxPickleValues"});
-
-  // 1 MiB of text referenced 2100 times: 2.1 GiB of str in the result.
-  PickleBuilder text;
-  text.proto().unicode(std::string(1 << 20, 'x')).put(0).op(Op::kPop).mark();
-  for (int i = 0; i < 2100; ++i) text.get(0);
-  text.op(Op::kList).stop();
-  expect_limit(pt_with_pickle(text), {"expands to more than", "kMaxPickleBytes"});
+  expect_limit(pt_with_pickle(billion_laughs()), {"kMaxPickleValues"});
+  expect_limit(pt_with_pickle(shared_text(2100)), {"expands to more than", "kMaxPickleBytes"});
 }
 
 TEST(Limits, ObjectsOverKMaxPickleObjects) {

@@ -145,6 +145,30 @@ class KeysByStorage {
   std::size_t count_ = 0;
 };
 
+// A "billion laughs": 1000 references to a list of 1000 references to a list of 1000
+// Nones, a few kilobytes that would expand to 10^9 values.
+inline PickleBuilder billion_laughs() {
+  PickleBuilder laughs;
+  laughs.proto().mark();
+  for (int i = 0; i < 1000; ++i) laughs.none();
+  laughs.op(Op::kList).put(0).op(Op::kPop).mark();
+  for (int i = 0; i < 1000; ++i) laughs.get(0);
+  laughs.op(Op::kList).put(1).op(Op::kPop).mark();
+  for (int i = 0; i < 1000; ++i) laughs.get(1);
+  laughs.op(Op::kList).stop();
+  return laughs;
+}
+
+// A list of `references` references to one str of 1 MiB: 2100 of them would make
+// 2.1 GiB of text.
+inline PickleBuilder shared_text(int references) {
+  PickleBuilder text;
+  text.proto().unicode(std::string(1 << 20, 'x')).put(0).op(Op::kPop).mark();
+  for (int i = 0; i < references; ++i) text.get(0);
+  text.op(Op::kList).stop();
+  return text;
+}
+
 inline std::string to_hex(std::span<const std::byte> bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;

@@ -306,23 +306,10 @@ TEST(UnpicklerRefusal, LimitsAreNamed) {
   long4.proto().op(Op::kLong4).le(limits::kMaxBigIntBytes + 1, 4);
   EXPECT_TRUE(throws_error([&] { run(long4); }, ErrorCode::kLimit, {"kMaxBigIntBytes"}));
 
-  // A "billion laughs": 1000 references to a list of 1000 references to a list of 1000
-  // Nones — a few kilobytes that would expand to 10^9 values.
-  PickleBuilder laughs;
-  laughs.proto().mark();
-  for (int i = 0; i < 1000; ++i) laughs.none();
-  laughs.op(Op::kList).put(0).op(Op::kPop).mark();
-  for (int i = 0; i < 1000; ++i) laughs.get(0);
-  laughs.op(Op::kList).put(1).op(Op::kPop).mark();
-  for (int i = 0; i < 1000; ++i) laughs.get(1);
-  laughs.op(Op::kList).stop();
-  EXPECT_TRUE(throws_error([&] { run(laughs); }, ErrorCode::kLimit, {"kMaxPickleValues"}));
-  // The same with a 1 MiB str: 2100 references would make 2.1 GiB of text.
-  PickleBuilder text;
-  text.proto().unicode(std::string(1 << 20, 'x')).put(0).op(Op::kPop).mark();
-  for (int i = 0; i < 2100; ++i) text.get(0);
-  text.op(Op::kList).stop();
-  EXPECT_TRUE(throws_error([&] { run(text); }, ErrorCode::kLimit, {"kMaxPickleBytes"}));
+  EXPECT_TRUE(
+      throws_error([&] { run(billion_laughs()); }, ErrorCode::kLimit, {"kMaxPickleValues"}));
+  EXPECT_TRUE(
+      throws_error([&] { run(shared_text(2100)); }, ErrorCode::kLimit, {"kMaxPickleBytes"}));
 }
 
 TEST(UnpicklerRefusal, MemoLimitAndFarIndices) {
