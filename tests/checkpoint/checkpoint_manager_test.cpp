@@ -12,6 +12,7 @@
 #include <fstream>
 #include <random>
 
+#include "support/bytes.h"
 #include "support/python.h"
 
 namespace mnemo::checkpoint {
@@ -19,6 +20,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using testing::read_text;
 using testing::TempDir;
 
 Value checkpoint_at(std::int64_t step, double loss, std::int64_t numel = 16) {
@@ -31,11 +33,6 @@ std::vector<std::int64_t> steps(const CheckpointManager& manager) {
   std::vector<std::int64_t> out;
   for (const CheckpointInfo& info : manager.list()) out.push_back(info.step);
   return out;
-}
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 void flip_byte_in_middle(const std::filesystem::path& path) {

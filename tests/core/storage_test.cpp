@@ -10,6 +10,7 @@
 #include <string>
 
 #include "mnemo/core/error.h"
+#include "support/bytes.h"
 #include "support/python.h"
 
 namespace mnemo {
@@ -19,11 +20,6 @@ using testing::TempDir;
 
 void write_file(const std::filesystem::path& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
-}
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 TEST(StorageTest, UndefinedByDefault) {
@@ -181,7 +177,7 @@ TEST(StorageTest, MapFileCopyOnWriteNeverChangesTheFile) {
     const Storage other = Storage::map_file(dir / "f.bin", MapMode::kReadOnly);
     EXPECT_EQ(other.data()[0], std::byte{'a'});
   }
-  EXPECT_EQ(read_file(dir / "f.bin"), "abcdef");
+  EXPECT_EQ(testing::read_text(dir / "f.bin"), "abcdef");
 }
 
 TEST(StorageTest, MappingOutlivesSlicesOfIt) {

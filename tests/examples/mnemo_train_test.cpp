@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "mnemo/serialize.h"
+#include "support/bytes.h"
 #include "support/python.h"
 
 extern char** environ;
@@ -31,13 +32,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string slurp(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 std::int64_t line_count(const std::filesystem::path& path) {
-  const std::string text = slurp(path);
+  const std::string text = read_text(path);
   return std::count(text.begin(), text.end(), '\n');
 }
 
@@ -115,7 +111,7 @@ class MnemoTrain : public ::testing::Test {
     if (!dir) {
       dir = std::make_unique<TempDir>();
       const int rc = run_train(small_run(model, dir->path()), *dir / "output.txt");
-      if (rc != 0) ADD_FAILURE() << "reference run failed:\n" << slurp(*dir / "output.txt");
+      if (rc != 0) ADD_FAILURE() << "reference run failed:\n" << read_text(*dir / "output.txt");
     }
     return *dir;
   }
@@ -123,11 +119,11 @@ class MnemoTrain : public ::testing::Test {
   static void expect_same_as_reference(const std::string& model, const TempDir& resumed) {
     const TempDir& ref = reference(model);
     ASSERT_EQ(line_count(ref / "steps.jsonl"), 60);
-    EXPECT_EQ(slurp(resumed / "steps.jsonl"), slurp(ref / "steps.jsonl"))
-        << slurp(resumed / "output.txt");
-    const std::string weights = slurp(resumed / "weights.pt");
-    ASSERT_FALSE(weights.empty()) << slurp(resumed / "output.txt");
-    EXPECT_TRUE(weights == slurp(ref / "weights.pt")) << "the final weights differ";
+    EXPECT_EQ(read_text(resumed / "steps.jsonl"), read_text(ref / "steps.jsonl"))
+        << read_text(resumed / "output.txt");
+    const std::string weights = read_text(resumed / "weights.pt");
+    ASSERT_FALSE(weights.empty()) << read_text(resumed / "output.txt");
+    EXPECT_TRUE(weights == read_text(ref / "weights.pt")) << "the final weights differ";
   }
 };
 
@@ -137,12 +133,12 @@ TEST_F(MnemoTrain, StoppedWithinAnEpochAndResumedEqualsAnUninterruptedRun) {
     TempDir run;
     std::vector<std::string> first = small_run(model, run.path());
     first.insert(first.end(), {"--max-steps", "31"});  // epoch 2, batch 11
-    ASSERT_EQ(run_train(first, run / "output.txt"), 0) << slurp(run / "output.txt");
+    ASSERT_EQ(run_train(first, run / "output.txt"), 0) << read_text(run / "output.txt");
     EXPECT_EQ(line_count(run / "steps.jsonl"), 31);
     std::vector<std::string> resumed = small_run(model, run.path());
     resumed.insert(resumed.end(), {"--resume", "latest"});
-    ASSERT_EQ(run_train(resumed, run / "output.txt"), 0) << slurp(run / "output.txt");
-    EXPECT_THAT(slurp(run / "output.txt"), HasSubstr("resumed from"));
+    ASSERT_EQ(run_train(resumed, run / "output.txt"), 0) << read_text(run / "output.txt");
+    EXPECT_THAT(read_text(run / "output.txt"), HasSubstr("resumed from"));
     expect_same_as_reference(model, run);
   }
 }
@@ -151,11 +147,11 @@ TEST_F(MnemoTrain, StoppedAtAnEpochBoundaryAndResumedEqualsAnUninterruptedRun) {
   TempDir run;
   std::vector<std::string> first = small_run("mlp", run.path());
   first.insert(first.end(), {"--max-steps", "40"});  // the end of epoch 2
-  ASSERT_EQ(run_train(first, run / "output.txt"), 0) << slurp(run / "output.txt");
+  ASSERT_EQ(run_train(first, run / "output.txt"), 0) << read_text(run / "output.txt");
   std::vector<std::string> resumed = small_run("mlp", run.path());
   resumed.insert(resumed.end(), {"--resume", "latest"});
-  ASSERT_EQ(run_train(resumed, run / "output.txt"), 0) << slurp(run / "output.txt");
-  EXPECT_THAT(slurp(run / "output.txt"), HasSubstr("at step 40 (next: epoch 3, batch 1)"));
+  ASSERT_EQ(run_train(resumed, run / "output.txt"), 0) << read_text(run / "output.txt");
+  EXPECT_THAT(read_text(run / "output.txt"), HasSubstr("at step 40 (next: epoch 3, batch 1)"));
   expect_same_as_reference("mlp", run);
 }
 
@@ -176,7 +172,8 @@ TEST_F(MnemoTrain, KilledBySigkillAndResumedFromTheLatestCheckpointEqualsAnUnint
       ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the run made no progress";
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    ASSERT_FALSE(exited) << "the run ended before it could be killed:\n" << slurp(run / "output.txt");
+    ASSERT_FALSE(exited) << "the run ended before it could be killed:\n"
+                         << read_text(run / "output.txt");
     ::kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     ASSERT_TRUE(WIFSIGNALED(status));
@@ -185,7 +182,7 @@ TEST_F(MnemoTrain, KilledBySigkillAndResumedFromTheLatestCheckpointEqualsAnUnint
 
     std::vector<std::string> resumed = small_run("cnn", run.path());
     resumed.insert(resumed.end(), {"--resume", "latest"});
-    ASSERT_EQ(run_train(resumed, run / "output.txt"), 0) << slurp(run / "output.txt");
+    ASSERT_EQ(run_train(resumed, run / "output.txt"), 0) << read_text(run / "output.txt");
     expect_same_as_reference("cnn", run);
   }
 }
@@ -244,7 +241,7 @@ TEST_F(MnemoTrain, EvalPrintsAccuracyAndLossAsItsLastLine) {
   ASSERT_EQ(run_train({"--model", "mlp", "--eval", (ref / "weights.pt").string()},
                       dir / "output.txt"),
             0);
-  std::istringstream lines(slurp(dir / "output.txt"));
+  std::istringstream lines(read_text(dir / "output.txt"));
   std::string line, last;
   while (std::getline(lines, line)) last = line;
   EXPECT_THAT(last, ::testing::MatchesRegex(
@@ -255,16 +252,16 @@ TEST_F(MnemoTrain, BadInputIsOneClearLineAndExitCodeOne) {
   TempDir dir;
   std::ofstream(dir / "junk.pt") << "not a checkpoint";
   EXPECT_EQ(run_train({"--model", "cnn", "--eval", (dir / "junk.pt").string()}, dir / "out.txt"), 1);
-  EXPECT_THAT(slurp(dir / "out.txt"), HasSubstr("mnemo-train: error:"));
+  EXPECT_THAT(read_text(dir / "out.txt"), HasSubstr("mnemo-train: error:"));
   // The wrong architecture names the keys, as PyTorch's load_state_dict does.
   const TempDir& ref = reference("mlp");
   EXPECT_EQ(run_train({"--model", "cnn", "--eval", (ref / "weights.pt").string()}, dir / "arch.txt"),
             1);
-  EXPECT_THAT(slurp(dir / "arch.txt"), HasSubstr("Missing key(s) in state_dict"));
+  EXPECT_THAT(read_text(dir / "arch.txt"), HasSubstr("Missing key(s) in state_dict"));
   EXPECT_EQ(run_train({"--model", "resnet"}, dir / "usage.txt"), 2);
   EXPECT_EQ(run_train({"--data", (dir / "nowhere").string(), "--max-steps", "1"}, dir / "data.txt"),
             1);
-  EXPECT_THAT(slurp(dir / "data.txt"), HasSubstr("nowhere"));
+  EXPECT_THAT(read_text(dir / "data.txt"), HasSubstr("nowhere"));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mnemo/core/dtype.h"
+#include "support/bytes.h"
 #include "support/python.h"
 
 namespace mnemo {
@@ -30,8 +31,7 @@ void write_values(const std::filesystem::path& path, const std::vector<T>& value
 }
 
 std::vector<std::uint16_t> read_u16(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+  const std::vector<std::byte> bytes = testing::read_file(path);
   std::vector<std::uint16_t> out(bytes.size() / 2);
   std::memcpy(out.data(), bytes.data(), out.size() * 2);
   return out;

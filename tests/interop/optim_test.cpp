@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <iterator>
 #include <map>
@@ -19,6 +18,7 @@
 #include "mnemo/core/generator.h"
 #include "mnemo/optim.h"
 #include "mnemo/serialize.h"
+#include "support/bytes.h"
 #include "support/python.h"
 #include "support/raw_tensors.h"
 
@@ -168,11 +168,6 @@ def dump(name, *tensors):
 bool same_bits(const Tensor& actual, const std::filesystem::path& path) {
   const Tensor expected = read_raw(path, actual.sizes(), actual.dtype());
   return std::memcmp(actual.data_ptr(), expected.data_ptr(), actual.nbytes()) == 0;
-}
-
-std::string read_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 // --- (1) bit-exact updates ---------------------------------------------------------------------
@@ -325,8 +320,8 @@ print("ok")
   for (std::size_t i = 0; i < configs.size(); ++i) {
     SCOPED_TRACE(configs[i].name());
     const std::string n = std::to_string(i);
-    EXPECT_EQ(read_bytes(dir / "mnemo" / ("opt" + n + ".pt")),
-              read_bytes(dir / "torch" / ("opt" + n + ".pt")))
+    EXPECT_EQ(read_text(dir / "mnemo" / ("opt" + n + ".pt")),
+              read_text(dir / "torch" / ("opt" + n + ".pt")))
         << "mnemo::save and torch.save wrote different bytes";
     auto& [w, b] = params[i];
     for (int s = 5; s < 15; ++s) {
@@ -510,12 +505,12 @@ print("ok")
     // cannot carry: MultiStepLR's milestones are a collections.Counter (mnemo writes the
     // plain dict it holds), and SequentialLR's _last_lr is the very list object of its
     // current scheduler's _last_lr (pickled once, then fetched from the memo).
-    EXPECT_EQ(read_bytes(dir / "mnemo" / ("opt" + n + ".pt")),
-              read_bytes(dir / "torch" / ("opt" + n + ".pt")));
+    EXPECT_EQ(read_text(dir / "mnemo" / ("opt" + n + ".pt")),
+              read_text(dir / "torch" / ("opt" + n + ".pt")));
     if (configs[i].python.find("MultiStepLR") == std::string::npos &&
         configs[i].python.find("SequentialLR") == std::string::npos) {
-      EXPECT_EQ(read_bytes(dir / "mnemo" / ("sched" + n + ".pt")),
-                read_bytes(dir / "torch" / ("sched" + n + ".pt")));
+      EXPECT_EQ(read_text(dir / "mnemo" / ("sched" + n + ".pt")),
+                read_text(dir / "torch" / ("sched" + n + ".pt")));
     }
 
     // mnemo resumes from PyTorch's state_dicts in fresh objects.

@@ -23,15 +23,9 @@ namespace mnemo::pickle::testing {
 namespace {
 
 using mnemo::testing::python_output;
+using mnemo::testing::read_file;
 using mnemo::testing::read_text;
 using mnemo::testing::TempDir;
-
-std::vector<std::byte> read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto* begin = reinterpret_cast<const std::byte*>(text.data());
-  return {begin, begin + text.size()};
-}
 
 // Python's side of describe() below, and the helpers the scripts share.
 constexpr const char* kPythonCommon = R"PY(

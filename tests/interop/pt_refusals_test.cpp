@@ -9,6 +9,7 @@
 #include "mnemo/core/value_json.h"
 #include "mnemo/nn.h"
 #include "mnemo/serialize.h"
+#include "support/bytes.h"
 #include "support/python.h"
 
 namespace mnemo::testing {
@@ -93,10 +94,7 @@ TEST_F(PtRefusalsLive, AWholePickledModuleIsRefusedNamingItsClass) {
 TEST_F(PtRefusalsLive, SalvageRecoversAPickledModulesStateDict) {
   const Value salvaged = load(file("module.pt"), {.salvage = true});
   const StateDict sd = salvage_state_dict(salvaged);
-  std::ifstream expected_file(file("module.json"));
-  const std::string expected((std::istreambuf_iterator<char>(expected_file)),
-                             std::istreambuf_iterator<char>());
-  EXPECT_EQ(to_json(sd.to_value(), {.hash = true}), expected);
+  EXPECT_EQ(to_json(sd.to_value(), {.hash = true}), read_text(file("module.json")));
   EXPECT_EQ(sd.version("bn"), 2);
 
   // And it loads into the same architecture defined in C++.

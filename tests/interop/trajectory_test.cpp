@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "support/bytes.h"
 #include "support/python.h"
 
 #ifndef MNEMO_TRAIN_PATH
@@ -150,11 +151,6 @@ std::vector<StepRecord> read_step_log(const std::filesystem::path& path) {
   return records;
 }
 
-std::string slurp(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 double relative_difference(double value, double reference) {
   if (std::isnan(value) || std::isnan(reference)) return INFINITY;
   if (value == reference) return 0;
@@ -214,13 +210,15 @@ TEST_P(Trajectory, EveryStepLossIsWithinTolerance) {
           << (dir / "stderr").string();
   const int status = std::system(command.str().c_str());
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-      << command.str() << "\nfailed:\n" << slurp(dir / "stdout") << slurp(dir / "stderr");
+      << command.str() << "\nfailed:\n"
+      << read_text(dir / "stdout") << read_text(dir / "stderr");
 
   const std::vector<StepRecord> torch = read_step_log(dir / "torch.jsonl");
   const std::vector<StepRecord> mnemo = read_step_log(dir / "mnemo.jsonl");
   ASSERT_EQ(torch.size(), static_cast<std::size_t>(kTrajectorySteps)) << "PyTorch's step log";
-  ASSERT_EQ(mnemo.size(), static_cast<std::size_t>(kTrajectorySteps)) << "mnemo-train's step log:\n"
-                                                                      << slurp(dir / "mnemo.jsonl");
+  ASSERT_EQ(mnemo.size(), static_cast<std::size_t>(kTrajectorySteps))
+      << "mnemo-train's step log:\n"
+      << read_text(dir / "mnemo.jsonl");
 
   const double lr = std::strtod(c.lr, nullptr);
   for (int i = 0; i < kTrajectorySteps; ++i) {

@@ -5,7 +5,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -15,6 +14,7 @@
 #include "formats/zip/zip_writer.h"
 #include "mnemo/io/byte_sink.h"
 #include "mnemo/io/byte_source.h"
+#include "support/bytes.h"
 #include "support/python.h"
 
 namespace mnemo::testing {
@@ -36,12 +36,6 @@ std::string hex_of(std::span<const std::byte> bytes) {
     out += kDigits[std::to_integer<unsigned>(b) & 15];
   }
   return out;
-}
-
-Bytes read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::string text((std::istreambuf_iterator<char>(in)), {});
-  return bytes_of(text);
 }
 
 Bytes read_entry(const zip::ZipReader& reader, const zip::Entry& entry) {

@@ -16,12 +16,14 @@
 #include <vector>
 
 #include "mnemo/core/error.h"
+#include "support/bytes.h"
 #include "support/errors.h"
 #include "support/python.h"
 
 namespace mnemo::io {
 namespace {
 
+using mnemo::testing::read_text;
 using mnemo::testing::thrown_error;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -31,11 +33,6 @@ std::vector<std::byte> bytes_of(std::string_view text) {
   std::vector<std::byte> out(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) out[i] = static_cast<std::byte>(text[i]);
   return out;
-}
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 void write_file(const std::filesystem::path& path, const std::string& text) {
@@ -113,7 +110,7 @@ TEST(AtomicFileWriterTest, WritesPiecesAndCommits) {
     writer.commit();
   }
   ::umask(old_mask);
-  EXPECT_EQ(read_file(path), "hello worldhello ");
+  EXPECT_EQ(read_text(path), "hello worldhello ");
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u) << "a new file gets 0666 less the umask";
@@ -132,10 +129,10 @@ TEST(AtomicFileWriterTest, OldContentStaysUntilCommit) {
             std::string(".ckpt.pt.tmp-XXXXXX").size());
   EXPECT_TRUE(std::filesystem::exists(writer.temp_path()));
   writer.write(ConstBytes(bytes_of("new content, longer")));
-  EXPECT_EQ(read_file(path), "old content");
+  EXPECT_EQ(read_text(path), "old content");
   const auto temp = writer.temp_path();
   writer.commit();
-  EXPECT_EQ(read_file(path), "new content, longer");
+  EXPECT_EQ(read_text(path), "new content, longer");
   EXPECT_FALSE(std::filesystem::exists(temp));
   EXPECT_TRUE(writer.temp_path().empty());
   EXPECT_EQ(listing(dir.path()), std::set<std::string>{"ckpt.pt"});
@@ -154,7 +151,7 @@ TEST(AtomicFileWriterTest, DestroyedWithoutCommitLeavesTheDirectoryAsItWas) {
   }
   EXPECT_FALSE(std::filesystem::exists(temp));
   EXPECT_EQ(listing(dir.path()), before);
-  EXPECT_EQ(read_file(dir / "kept.pt"), "old");
+  EXPECT_EQ(read_text(dir / "kept.pt"), "old");
   {
     AtomicFileWriter writer(dir / "never.pt");
     writer.write(ConstBytes(bytes_of("x")));
@@ -179,7 +176,7 @@ TEST(AtomicFileWriterTest, ManyPiecesBeyondIovMax) {
   writer.write(pieces);
   EXPECT_EQ(writer.position(), expected.size());
   writer.commit();
-  EXPECT_EQ(read_file(dir / "many.bin"), expected);
+  EXPECT_EQ(read_text(dir / "many.bin"), expected);
 }
 
 TEST(AtomicFileWriterTest, EmptyFile) {
@@ -198,7 +195,7 @@ TEST(AtomicFileWriterTest, MisuseAfterCommitThrows) {
   EXPECT_EQ(thrown_error([&] { writer.commit(); }).code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(thrown_error([&] { writer.write(ConstBytes(bytes_of("b"))); }).code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(read_file(dir / "a.bin"), "a");
+  EXPECT_EQ(read_text(dir / "a.bin"), "a");
 }
 
 TEST(AtomicFileWriterTest, MissingDirectoryIsIoNamingIt) {
@@ -225,7 +222,7 @@ TEST(AtomicFileWriterTest, LongNameStillGetsATemporaryFile) {
   EXPECT_LE(writer.temp_path().filename().string().size(), 255u);
   writer.write(ConstBytes(bytes_of("long")));
   writer.commit();
-  EXPECT_EQ(read_file(dir / name), "long");
+  EXPECT_EQ(read_text(dir / name), "long");
   EXPECT_EQ(listing(dir.path()), std::set<std::string>{name});
 }
 
@@ -316,7 +313,7 @@ TEST(AtomicFileWriterTest, FileSizeLimitIsAnErrorNotADeadProcess) {
   EXPECT_THAT(report, HasSubstr("4096 bytes written so far"));
   EXPECT_THAT(report, HasSubstr("second write: kInvalidArgument"));
   EXPECT_THAT(report, HasSubstr("no signal pending"));
-  EXPECT_EQ(read_file(existing), "old content");
+  EXPECT_EQ(read_text(existing), "old content");
   EXPECT_EQ(listing(dir.path()), std::set<std::string>{"existing.pt"});
 
   const auto fresh = dir / "fresh.pt";

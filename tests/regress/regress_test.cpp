@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <ostream>
 #include <string>
@@ -15,6 +14,7 @@
 
 #include "allocation_tracker.h"
 #include "entry_points.h"
+#include "support/bytes.h"
 
 namespace mnemo::fuzz {
 
@@ -24,15 +24,7 @@ void PrintTo(const Target& target, std::ostream* out) { *out << target.name; }
 namespace {
 
 namespace fs = std::filesystem;
-
-std::vector<std::byte> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::vector<char> chars{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  std::vector<std::byte> bytes(chars.size());
-  std::transform(chars.begin(), chars.end(), bytes.begin(),
-                 [](char c) { return static_cast<std::byte>(c); });
-  return bytes;
-}
+using mnemo::testing::read_file;
 
 std::vector<fs::path> files_in(const fs::path& dir) {
   std::vector<fs::path> files;

@@ -5,10 +5,10 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <string>
 
+#include "support/bytes.h"
 #include "support/python.h"
 
 namespace mnemo::testing {
@@ -27,12 +27,8 @@ inline CliRun mnemo_cli(const std::string& args, const std::filesystem::path& cw
                         (capture / "out").string() + " 2>" + (capture / "err").string();
   if (!cwd.empty()) command = "cd '" + cwd.string() + "' && " + command;
   const int status = std::system(command.c_str());
-  auto slurp = [](const std::filesystem::path& p) {
-    std::ifstream in(p);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  };
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(capture / "out"),
-          slurp(capture / "err")};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(capture / "out"),
+          read_text(capture / "err")};
 }
 
 }  // namespace mnemo::testing

@@ -61,8 +61,8 @@ TEST_F(MnemoCli, VerifyAcceptsAGoodFileAndRejectsADamagedOne) {
   std::filesystem::copy_file(dir_ / "ckpt.pt", damaged);
   {
     // The tensor records follow data.pkl; find the weight's bytes (0.0 .. 5.0) and flip one.
+    const std::string bytes = read_text(damaged);
     std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     const float five = 5.0f;
     const auto at = bytes.find(std::string(reinterpret_cast<const char*>(&five), 4));
     ASSERT_NE(at, std::string::npos);
