@@ -3,14 +3,16 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <limits>
+#include <memory_resource>
 #include <optional>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 
 #include "formats/pickle/globals.h"
 #include "formats/pickle/opcodes.h"
 #include "mnemo/core/error.h"
+#include "mnemo/core/ordered_map.h"
 
 namespace mnemo::pickle {
 namespace {
@@ -169,11 +171,22 @@ class Pickler {
     std::uint32_t memo;
   };
   std::vector<WrittenGlobal> globals_;
-  using StrMemo = std::unordered_map<std::string, std::uint32_t>;
+  // Memoised strs by their text. Some are temporaries (storage keys, locations), so the
+  // keys view copies kept in memo_text_.
+  using StrMemo = mnemo::detail::OrderedMap<std::string_view, std::uint32_t>;
+  std::pmr::monotonic_buffer_resource memo_text_;
   StrMemo interned_;      // rule 3
   StrMemo storage_keys_;  // rule 2
-  // Tensors written so far, by data address; distinct tensors may share one (views).
-  std::unordered_multimap<const void*, std::pair<Tensor, std::uint32_t>> tensors_;
+  // Tensors written so far. Distinct tensors may share a data address (views), so each
+  // links to the one written before it at the same address.
+  static constexpr std::uint32_t kNoTensor = std::numeric_limits<std::uint32_t>::max();
+  struct WrittenTensor {
+    Tensor tensor;
+    std::uint32_t memo;
+    std::uint32_t previous_at_address;  // index in written_tensors_, or kNoTensor
+  };
+  std::vector<WrittenTensor> written_tensors_;
+  mnemo::detail::OrderedMap<const void*, std::uint32_t> last_tensor_at_;
   std::vector<PathPart> path_;  // "['model']['fc.weight']", for messages
 };
 
@@ -234,20 +247,21 @@ void Pickler::write_str(std::string_view s, StrKind kind) {
   } else if (s.empty() || is_cached_character(s) || (kind == StrKind::kText && is_name_chars(s))) {
     memo = &interned_;
   }
-  std::uint32_t* memo_entry = nullptr;
   if (memo) {
-    const auto [it, inserted] = memo->try_emplace(std::string(s), 0);
-    if (!inserted) {
-      get(it->second);
+    if (const std::uint32_t* index = memo->find(s)) {
+      get(*index);
       return;
     }
-    memo_entry = &it->second;
   }
   op(Op::kBinUnicode);
   uint_le(s.size(), 4);
   raw(s);
   const std::uint32_t index = put();
-  if (memo_entry) *memo_entry = index;
+  if (memo) {
+    char* text = static_cast<char*>(memo_text_.allocate(std::max<std::size_t>(s.size(), 1), 1));
+    std::memcpy(text, s.data(), s.size());
+    memo->insert_or_assign(std::string_view(text, s.size()), index);
+  }
 }
 
 void Pickler::write_bytes(const Bytes& bytes) {
@@ -466,13 +480,15 @@ void Pickler::write_tensor(const Tensor& tensor) {
     op(Op::kNone);
     return;
   }
-  const auto [same_address, same_address_end] = tensors_.equal_range(tensor.data_ptr());
-  for (auto it = same_address; it != same_address_end; ++it) {
-    if (it->second.first.is_same(tensor)) {
-      get(it->second.second);
+  const std::uint32_t* last_at_address = last_tensor_at_.find(tensor.data_ptr());
+  for (std::uint32_t i = last_at_address ? *last_at_address : kNoTensor; i != kNoTensor;
+       i = written_tensors_[i].previous_at_address) {
+    if (written_tensors_[i].tensor.is_same(tensor)) {
+      get(written_tensors_[i].memo);
       return;
     }
   }
+  const std::uint32_t previous_at_address = last_at_address ? *last_at_address : kNoTensor;
   const std::optional<std::string_view> storage_class = storage_class_name(tensor.dtype());
   if (!storage_class) {
     // PyTorch 2.x pickles these dtypes with _rebuild_tensor_v3 and an UntypedStorage,
@@ -505,7 +521,9 @@ void Pickler::write_tensor(const Tensor& tensor) {
   op(Op::kTuple);
   put();
   op(Op::kReduce);
-  tensors_.emplace(tensor.data_ptr(), std::pair(tensor, put()));
+  written_tensors_.push_back({tensor, put(), previous_at_address});
+  last_tensor_at_.insert_or_assign(tensor.data_ptr(),
+                                   static_cast<std::uint32_t>(written_tensors_.size() - 1));
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 #include "formats/pt/pt_zip_writer.h"
 
-#include <unordered_map>
+#include <utility>
 
 #include "formats/pickle/pickler.h"
 #include "formats/zip/zip_writer.h"
+#include "mnemo/core/ordered_map.h"
 
 namespace mnemo::pt {
 namespace {
@@ -47,25 +48,27 @@ PreparedArchive::PreparedArchive(const Value& value) {
       return std::hash<const std::byte*>()(at.first) ^ (at.second * 0x9e3779b97f4a7c15ULL);
     }
   };
-  std::unordered_map<std::pair<const std::byte*, std::size_t>, Seen, AddressHash> seen;
+  mnemo::detail::OrderedMap<std::pair<const std::byte*, std::size_t>, Seen, AddressHash> seen;
   pickle_ = pickle::pickle(value, [&](const Tensor& tensor) {
     const Storage& storage = tensor.storage();
     const std::size_t element = tensor.element_size();
-    auto [it, inserted] = seen.try_emplace({storage.data(), storage.nbytes()},
-                                           Seen{storages_.size(), tensor.dtype()});
-    if (inserted) {
+    const std::pair<const std::byte*, std::size_t> address(storage.data(), storage.nbytes());
+    const Seen* found = seen.find(address);
+    if (!found) {
       if (storage.nbytes() % element != 0) {
         fail(ErrorCode::kUnsupported, "a ", dtype_name(tensor.dtype()), " tensor views a storage of ",
              storage.nbytes(), " bytes, which is not a whole number of ", element,
              "-byte elements; PyTorch could not load it (save a clone of the tensor)");
       }
+      found = &seen.insert_or_assign(address, Seen{storages_.size(), tensor.dtype()});
       storages_.push_back({std::to_string(storages_.size()), storage});
-    } else if (it->second.dtype != tensor.dtype()) {
+    } else if (found->dtype != tensor.dtype()) {
       fail(ErrorCode::kUnsupported,
            "Cannot save multiple tensors or storages that view the same data as different "
-           "types (", dtype_name(it->second.dtype), " and ", dtype_name(tensor.dtype()), ")");
+           "types (",
+           dtype_name(found->dtype), " and ", dtype_name(tensor.dtype()), ")");
     }
-    const SavedStorage& saved = storages_[it->second.index];
+    const SavedStorage& saved = storages_[found->index];
     return pickle::StorageId{saved.key, storage.device().str(),
                              static_cast<std::int64_t>(storage.nbytes() / element)};
   });
