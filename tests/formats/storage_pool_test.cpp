@@ -88,24 +88,31 @@ TEST(StoragePool, ASliceKeepsItsBlockAlive) {
 }
 
 TEST(StoragePool, PrefaultBacksEveryBlockAheadOfTheRead) {
-  // Blocks straight from mmap, so that none of their pages is backed before.
+  // Blocks straight from mmap, so that hardly any of their pages is backed before (an
+  // allocator may write its bookkeeping into the first one).
   ::mallopt(M_MMAP_THRESHOLD, 256 << 10);
   constexpr std::size_t kStorages = 128, kBytes = 64 << 10;  // two blocks of 4 MiB
   StoragePool pool(kStorages * StoragePool::footprint(kBytes));
   std::vector<Storage> storages;
   for (std::size_t i = 0; i < kStorages; ++i)
     storages.push_back(pool.allocate(kBytes, Device::cpu()));
+  const auto resident = [&] {
+    std::size_t pages = 0;
+    for (const Storage& s : storages)
+      pages += testing::resident_pages(std::span(s.data(), s.nbytes()));
+    return pages;
+  };
   std::size_t pages = 0;
-  for (const Storage& s : storages) {
-    ASSERT_EQ(testing::resident_pages(std::span(s.data(), s.nbytes())), 0u);
-    pages += testing::whole_page_count(std::span(s.data(), s.nbytes()));
-  }
-  ASSERT_GT(pages, kStorages * 14);
-  pool.prefault();
-  std::size_t resident = 0;
   for (const Storage& s : storages)
-    resident += testing::resident_pages(std::span(s.data(), s.nbytes()));
-  EXPECT_EQ(resident, testing::kernel_populates_for_write() ? pages : 0u);
+    pages += testing::whole_page_count(std::span(s.data(), s.nbytes()));
+  ASSERT_GT(pages, kStorages * 14);
+  ASSERT_LT(resident(), pages / 10);
+  pool.prefault();
+  if (testing::kernel_populates_for_write()) {
+    EXPECT_EQ(resident(), pages);
+  } else {
+    EXPECT_LT(resident(), pages / 10);
+  }
 }
 
 }  // namespace
