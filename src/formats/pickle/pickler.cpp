@@ -4,13 +4,13 @@
 #include <bit>
 #include <cstring>
 #include <limits>
-#include <memory_resource>
 #include <optional>
 #include <string_view>
 #include <utility>
 
 #include "formats/pickle/globals.h"
 #include "formats/pickle/opcodes.h"
+#include "formats/text_arena.h"
 #include "mnemo/core/error.h"
 #include "mnemo/core/ordered_map.h"
 
@@ -174,7 +174,7 @@ class Pickler {
   // Memoised strs by their text. Some are temporaries (storage keys, locations), so the
   // keys view copies kept in memo_text_.
   using StrMemo = mnemo::detail::OrderedMap<std::string_view, std::uint32_t>;
-  std::pmr::monotonic_buffer_resource memo_text_;
+  formats::TextArena memo_text_;
   StrMemo interned_;      // rule 3
   StrMemo storage_keys_;  // rule 2
   // Tensors written so far. Distinct tensors may share a data address (views), so each
@@ -257,11 +257,7 @@ void Pickler::write_str(std::string_view s, StrKind kind) {
   uint_le(s.size(), 4);
   raw(s);
   const std::uint32_t index = put();
-  if (memo) {
-    char* text = static_cast<char*>(memo_text_.allocate(std::max<std::size_t>(s.size(), 1), 1));
-    std::memcpy(text, s.data(), s.size());
-    memo->insert_or_assign(std::string_view(text, s.size()), index);
-  }
+  if (memo) memo->insert_or_assign(memo_text_.keep(s), index);
 }
 
 void Pickler::write_bytes(const Bytes& bytes) {

@@ -82,24 +82,29 @@ PreparedArchive::PreparedArchive(const Value& value) {
 }
 
 void PreparedArchive::write(io::ByteSink& sink, std::string_view archive_name) const {
-  const std::string prefix = std::string(archive_name) + "/";
   // Every record in one call: few sink writes, CRCs computed while the data goes out.
-  std::vector<std::string> names;
-  names.reserve(storages_.size() + 2);
+  // The names lie end to end in one string, each a prefix and a suffix.
+  const std::size_t records = storages_.size() + 2;
+  std::string names;
+  std::vector<std::size_t> name_end;
+  name_end.reserve(records);
   std::vector<io::ConstBytes> data;
-  data.reserve(storages_.size() + 2);
-  names.push_back(prefix + "data.pkl");
-  data.emplace_back(pickle_);
+  data.reserve(records);
+  const auto add = [&](std::string_view middle, std::string_view key, io::ConstBytes bytes) {
+    names.append(archive_name).append("/").append(middle).append(key);
+    name_end.push_back(names.size());
+    data.push_back(bytes);
+  };
+  add("data.pkl", "", pickle_);
   for (const SavedStorage& saved : storages_) {
-    names.push_back(prefix + "data/" + saved.key);
-    data.emplace_back(saved.storage.data(), saved.storage.nbytes());
+    add("data/", saved.key, {saved.storage.data(), saved.storage.nbytes()});
   }
-  names.push_back(prefix + "version");
-  data.push_back(std::as_bytes(std::span(kVersionRecord)));
+  add("version", "", std::as_bytes(std::span(kVersionRecord)));
   std::vector<zip::EntryToAdd> entries;
-  entries.reserve(names.size());
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    entries.push_back({names[i], std::span<const io::ConstBytes>(&data[i], 1)});
+  entries.reserve(records);
+  for (std::size_t i = 0, begin = 0; i < records; begin = name_end[i++]) {
+    entries.push_back({std::string_view(names).substr(begin, name_end[i] - begin),
+                       std::span<const io::ConstBytes>(&data[i], 1)});
   }
   zip::ZipWriter zip(sink);
   zip.add_all(entries);

@@ -163,7 +163,7 @@ void ZipWriter::append_descriptor(std::vector<std::byte>& descriptor, const Layo
 }
 
 void ZipWriter::record(std::string_view name, const Layout& at, std::uint32_t crc) {
-  const Written& w = written_.emplace_back(Written{std::string(name), crc, at.size, at.offset});
+  const Written& w = written_.emplace_back(Written{name_text_.keep(name), crc, at.size, at.offset});
   names_.insert_or_assign(w.name, true);
   const Zip64Fields zip64 = zip64_fields(at.size, at.offset);
   directory_size_ += kCentralHeaderSize + name.size() + zip64.extra_size();

@@ -13,12 +13,12 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "formats/text_arena.h"
 #include "mnemo/core/ordered_map.h"
 #include "mnemo/io/byte_sink.h"
 
@@ -89,7 +89,7 @@ class ZipWriter {
   void record(std::string_view name, const Layout& at, std::uint32_t crc);
 
   struct Written {
-    std::string name;
+    std::string_view name;  // in name_text_
     std::uint32_t crc32;
     std::uint64_t size;
     std::uint64_t local_header_offset;
@@ -99,7 +99,8 @@ class ZipWriter {
   void emit(std::span<const io::ConstBytes> pieces, std::uint64_t bytes);
 
   io::ByteSink& sink_;
-  std::deque<Written> written_;                 // stable: names_ views their names
+  formats::TextArena name_text_;  // the names of written_, which names_ views too
+  std::vector<Written> written_;
   NameSet names_;
   std::uint64_t position_ = 0;        // bytes of the archive written so far
   std::uint64_t directory_size_ = 0;  // bytes the central directory will take
