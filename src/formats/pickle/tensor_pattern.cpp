@@ -115,62 +115,39 @@ class Cursor {
   std::size_t pos_;
 };
 
+// Stores an operand the cursor read into its field; false when there was none.
+template <class T>
+bool into(std::optional<T> operand, T& field) {
+  if (!operand) return false;
+  field = *operand;
+  return true;
+}
+
 }  // namespace
 
 std::optional<TensorPattern> match_tensor_pattern(std::span<const std::byte> data,
                                                   std::size_t pos) {
+  // Each condition reads on from where the one before it stopped.
   Cursor in(data, pos);
   TensorPattern p;
-  if (!in.take_op(Op::kMark) || !in.take_op(Op::kMark)) return std::nullopt;
-  const auto tag = in.str();
-  if (!tag) return std::nullopt;
-  p.tag = *tag;
-  const auto storage_class = in.get();
-  if (!storage_class) return std::nullopt;
-  p.storage_class = *storage_class;
-  const auto key = in.str();
-  if (!key) return std::nullopt;
-  p.key = *key;
-  const auto location = in.str();
-  if (!location) return std::nullopt;
-  p.location = *location;
-  const auto numel = in.small_int();
-  if (!numel || !in.take_op(Op::kTuple)) return std::nullopt;
-  p.numel = *numel;
-  const auto pid_put = in.put();
-  if (!pid_put) return std::nullopt;
-  p.pid_put = *pid_put;
-  p.persid_offset = in.pos();
-  if (!in.take_op(Op::kBinPersId)) return std::nullopt;
-  const auto storage_offset = in.small_int();
-  if (!storage_offset) return std::nullopt;
-  p.storage_offset = *storage_offset;
-  const auto sizes = in.int_tuple();
-  if (!sizes) return std::nullopt;
-  p.sizes = *sizes;
-  const auto strides = in.int_tuple();
-  if (!strides) return std::nullopt;
-  p.strides = *strides;
-  if (in.take_op(Op::kNewTrue)) {
-    p.requires_grad = true;
-  } else if (!in.take_op(Op::kNewFalse)) {
+  if (!in.take_op(Op::kMark) || !in.take_op(Op::kMark) || !into(in.str(), p.tag) ||
+      !into(in.get(), p.storage_class) || !into(in.str(), p.key) || !into(in.str(), p.location) ||
+      !into(in.small_int(), p.numel) || !in.take_op(Op::kTuple) || !into(in.put(), p.pid_put)) {
     return std::nullopt;
   }
-  const auto ordered_dict = in.get();
-  if (!ordered_dict || !in.take_op(Op::kEmptyTuple) || !in.take_op(Op::kReduce))
+  p.persid_offset = in.pos();
+  if (!in.take_op(Op::kBinPersId) || !into(in.small_int(), p.storage_offset) ||
+      !into(in.int_tuple(), p.sizes) || !into(in.int_tuple(), p.strides)) {
     return std::nullopt;
-  p.ordered_dict = *ordered_dict;
-  const auto hooks_put = in.put();
-  if (!hooks_put || !in.take_op(Op::kTuple)) return std::nullopt;
-  p.hooks_put = *hooks_put;
-  const auto args_put = in.put();
-  if (!args_put) return std::nullopt;
-  p.args_put = *args_put;
+  }
+  p.requires_grad = in.take_op(Op::kNewTrue);
+  if (!p.requires_grad && !in.take_op(Op::kNewFalse)) return std::nullopt;
+  if (!into(in.get(), p.ordered_dict) || !in.take_op(Op::kEmptyTuple) || !in.take_op(Op::kReduce) ||
+      !into(in.put(), p.hooks_put) || !in.take_op(Op::kTuple) || !into(in.put(), p.args_put)) {
+    return std::nullopt;
+  }
   p.reduce_offset = in.pos();
-  if (!in.take_op(Op::kReduce)) return std::nullopt;
-  const auto tensor_put = in.put();
-  if (!tensor_put) return std::nullopt;
-  p.tensor_put = *tensor_put;
+  if (!in.take_op(Op::kReduce) || !into(in.put(), p.tensor_put)) return std::nullopt;
   p.end = in.pos();
   return p;
 }
