@@ -1,6 +1,8 @@
 #include "formats/pt/pt_zip_reader.h"
 
 #include <charconv>
+#include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -40,8 +42,14 @@ class Archive {
   const zip::Entry* find(std::string_view name) const {
     return zip_.find(prefix_ + std::string(name));
   }
-  // The record "data/<key>" (found without building a string per call).
+  // The record "data/<key>". torch.save numbers its storages 0, 1, 2, ...: such keys are
+  // found by their number, the rest by name.
   const zip::Entry* find_data(std::string_view key) {
+    if (!numbered_) number_data_records();
+    const std::optional<std::size_t> number = canonical_number(key);
+    if (number && *number < data_by_number_.size() && data_by_number_[*number] != kNoRecord) {
+      return &zip_.entries()[data_by_number_[*number]];
+    }
     lookup_.assign(prefix_);
     lookup_ += "data/";
     lookup_ += key;
@@ -66,10 +74,44 @@ class Archive {
   }
 
  private:
+  static constexpr std::size_t kNoRecord = static_cast<std::size_t>(-1);
+
+  // A decimal number written as str(int) writes it (no sign, no leading zero), small
+  // enough to index a vector.
+  static std::optional<std::size_t> canonical_number(std::string_view text) {
+    if (text.empty() || text.size() > 9 || (text[0] == '0' && text.size() > 1)) return std::nullopt;
+    std::size_t number = 0;
+    for (const char c : text) {
+      if (c < '0' || c > '9') return std::nullopt;
+      number = number * 10 + static_cast<std::size_t>(c - '0');
+    }
+    return number;
+  }
+
+  // Indexes the records "data/<number>" by number, up to a bound set by how many records
+  // there are (a hostile name cannot make the table large); others are found by name.
+  void number_data_records() {
+    numbered_ = true;
+    const std::string data_prefix = prefix_ + "data/";
+    const std::span<const zip::Entry> entries = zip_.entries();
+    const std::size_t bound = 2 * entries.size() + 16;
+    data_by_number_.reserve(entries.size());
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const std::string_view name = entries[i].name;
+      if (!name.starts_with(data_prefix)) continue;
+      const std::optional<std::size_t> number = canonical_number(name.substr(data_prefix.size()));
+      if (!number || *number >= bound) continue;
+      if (*number >= data_by_number_.size()) data_by_number_.resize(*number + 1, kNoRecord);
+      data_by_number_[*number] = i;
+    }
+  }
+
   const io::ByteSource& source_;
   zip::ZipReader zip_;
   std::string prefix_;
   std::string lookup_;
+  bool numbered_ = false;
+  std::vector<std::size_t> data_by_number_;  // entry index of "data/<number>", or kNoRecord
 };
 
 void check_version(const Archive& archive) {

@@ -37,11 +37,13 @@ std::vector<std::byte> to_vector(std::span<const std::byte> bytes) {
   return {bytes.begin(), bytes.end()};
 }
 
-// data.pkl for `value`, naming each tensor's storage "0", "1", ... in order.
-std::vector<std::byte> pickle_of(const Value& value) {
-  int next = 0;
+// data.pkl for `value`, naming its tensors' storages `keys` in order, or "0", "1", ...
+std::vector<std::byte> pickle_of(const Value& value, const std::vector<std::string>& keys = {}) {
+  std::size_t next = 0;
   return pickle::pickle(value, [&](const Tensor& t) {
-    return pickle::StorageId{std::to_string(next++), "cpu",
+    const std::string key = next < keys.size() ? keys[next] : std::to_string(next);
+    ++next;
+    return pickle::StorageId{key, "cpu",
                              static_cast<std::int64_t>(t.storage().nbytes() / t.element_size())};
   });
 }
@@ -178,6 +180,26 @@ class PtZipReader : public ::testing::Test {
 
 TEST_F(PtZipReader, AcceptsTheHandBuiltBaseline) {
   EXPECT_TRUE(load(archive(records()))["w"].as_tensor().equal(weight_));
+}
+
+TEST_F(PtZipReader, FindsEachStorageByItsExactKey) {
+  // torch.save numbers its storages; a key that only reads as a number is another record.
+  const std::vector<std::string> keys = {"7", "007", "x", "123456789", "0"};
+  Dict dict;
+  std::vector<std::pair<std::string, std::vector<std::byte>>> r;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const Tensor t = full({2}, static_cast<double>(i + 1));
+    dict.insert_or_assign("t" + std::to_string(i), t);
+    r.push_back({"a/data/" + keys[i], raw(t)});
+  }
+  r.insert(r.begin(), {"a/data.pkl", pickle_of(dict, keys)});
+  r.push_back({"a/version", to_vector(bytes_of("3\n"))});
+  const Value loaded = load(archive(r));
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_TRUE(
+        loaded["t" + std::to_string(i)].as_tensor().equal(full({2}, static_cast<double>(i + 1))))
+        << "storage key " << keys[i];
+  }
 }
 
 TEST_F(PtZipReader, ChecksTheVersionRecord) {
