@@ -124,7 +124,16 @@ class Pickler {
   void write_int(std::int64_t v);
   void write_big_int(const BigInt& v);
   void write_double(double v);
-  void write_str(std::string_view s, StrKind kind);
+  // Returns the str's memo index when it is memoised (a later equal str fetches it).
+  std::optional<std::uint32_t> write_str(std::string_view s, StrKind kind);
+  // A str every tensor writes ('storage', the location): the memo index of its last
+  // text is kept, since the memo never forgets a str, so that most tensors skip the
+  // memo's hashing.
+  struct RepeatedStr {
+    std::string text;
+    std::optional<std::uint32_t> memo;
+  };
+  void write_repeated_str(std::string_view s, RepeatedStr& last);
   void write_bytes(const Bytes& bytes);
   std::optional<std::uint32_t> write_tuple(const std::vector<Value>& items);
   void write_shape(const Shape& shape);
@@ -132,7 +141,7 @@ class Pickler {
   void write_dict(const Dict& dict, StrKind key_kind, SharedTuples* shared);
   void write_items(const Dict& dict, StrKind key_kind, SharedTuples* shared, bool exact);
   void write_item(const DictKey& key, const Value& value, StrKind key_kind, SharedTuples* shared);
-  void write_global(GlobalName global);
+  void write_global(GlobalName global);  // `global` views constants: it is kept
   void write_tensor(const Tensor& tensor);
 
   // --- messages ----------------------------------------------------------------------
@@ -167,10 +176,11 @@ class Pickler {
   std::size_t size_ = 0;  // bytes of out_ written
   std::uint32_t memo_size_ = 0;
   struct WrittenGlobal {
-    std::string module, name;
+    GlobalName global;  // views of constants
     std::uint32_t memo;
   };
   std::vector<WrittenGlobal> globals_;
+  RepeatedStr storage_tag_, location_;
   // Memoised strs by their text. Some are temporaries (storage keys, locations), so the
   // keys view copies kept in memo_text_.
   using StrMemo = mnemo::detail::OrderedMap<std::string_view, std::uint32_t>;
@@ -240,7 +250,7 @@ void Pickler::write_double(double v) {
   for (int i = 7; i >= 0; --i) byte(static_cast<std::uint8_t>(bits >> (8 * i)));
 }
 
-void Pickler::write_str(std::string_view s, StrKind kind) {
+std::optional<std::uint32_t> Pickler::write_str(std::string_view s, StrKind kind) {
   StrMemo* memo = nullptr;
   if (kind == StrKind::kStorageKey) {
     memo = &storage_keys_;
@@ -250,14 +260,25 @@ void Pickler::write_str(std::string_view s, StrKind kind) {
   if (memo) {
     if (const std::uint32_t* index = memo->find(s)) {
       get(*index);
-      return;
+      return *index;
     }
   }
   op(Op::kBinUnicode);
   uint_le(s.size(), 4);
   raw(s);
   const std::uint32_t index = put();
-  if (memo) memo->insert_or_assign(memo_text_.keep(s), index);
+  if (!memo) return std::nullopt;
+  memo->insert_or_assign(memo_text_.keep(s), index);
+  return index;
+}
+
+void Pickler::write_repeated_str(std::string_view s, RepeatedStr& last) {
+  if (last.memo && last.text == s) {
+    get(*last.memo);
+    return;
+  }
+  last.text.assign(s);
+  last.memo = write_str(s, StrKind::kText);
 }
 
 void Pickler::write_bytes(const Bytes& bytes) {
@@ -456,9 +477,13 @@ void Pickler::write_item(const DictKey& key, const Value& value, StrKind key_kin
 }
 
 void Pickler::write_global(GlobalName global) {
-  // A pickle names a handful of globals: a short list beats hashing a built string.
-  for (const auto& [module, name, index] : globals_) {
-    if (module == global.module && name == global.name) {
+  // A pickle names a handful of globals, all constants: a short list beats hashing, and
+  // the same constant is told by its address before its text is compared.
+  const auto same = [](std::string_view a, std::string_view b) {
+    return (a.data() == b.data() && a.size() == b.size()) || a == b;
+  };
+  for (const auto& [written, index] : globals_) {
+    if (same(written.name, global.name) && same(written.module, global.module)) {
       get(index);
       return;
     }
@@ -468,7 +493,7 @@ void Pickler::write_global(GlobalName global) {
   byte('\n');
   raw(global.name);
   byte('\n');
-  globals_.push_back({std::string(global.module), std::string(global.name), put()});
+  globals_.push_back({global, put()});
 }
 
 void Pickler::write_tensor(const Tensor& tensor) {
@@ -498,10 +523,10 @@ void Pickler::write_tensor(const Tensor& tensor) {
   write_global(kRebuildTensorV2Global);
   op(Op::kMark);
   op(Op::kMark);  // the persistent id
-  write_str(kStoragePidTag, StrKind::kText);
+  write_repeated_str(kStoragePidTag, storage_tag_);
   write_global({kStorageClassModule, *storage_class});
   write_str(id.key, StrKind::kStorageKey);
-  write_str(id.location, StrKind::kText);
+  write_repeated_str(id.location, location_);
   write_int(id.numel);
   op(Op::kTuple);
   put();
