@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
+#include <unordered_set>
+#include <variant>
 #include <vector>
 
 namespace mnemo::detail {
@@ -105,6 +108,43 @@ TEST(OrderedMapCollisionTest, EqualHashesStillFindEveryKey) {
   }
   EXPECT_FALSE(map.contains("k100"));
   EXPECT_EQ(map.item(98).first, "k99");
+}
+
+TEST(HashTextTest, EveryByteAndTheLengthCount) {
+  // Lengths on both sides of each way the text is read: 3-byte, 4-byte and 8-byte
+  // overlapping reads of the tail, and 16-byte blocks before it.
+  std::string text;
+  std::unordered_set<std::uint64_t> prefixes;
+  for (std::size_t n = 0; n <= 70; ++n) {
+    const std::uint64_t hash = hash_text(text);
+    EXPECT_TRUE(prefixes.insert(hash).second) << "length " << n;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::string flipped = text;
+      flipped[i] = static_cast<char>(flipped[i] ^ 0x01);
+      EXPECT_NE(hash_text(flipped), hash) << "length " << n << ", byte " << i;
+    }
+    text += static_cast<char>('a' + n % 26);
+  }
+  EXPECT_NE(hash_text(std::string_view("\0", 1)), hash_text(""));
+  EXPECT_NE(hash_text(std::string_view("ab\0", 3)), hash_text("ab"));
+}
+
+TEST(HashTextTest, NamesOfOneModelAllHashApart) {
+  std::unordered_set<std::uint64_t> hashes;
+  for (int i = 0; i < 100000; ++i) {
+    hashes.insert(hash_text("layers." + std::to_string(i) + ".attention.weight"));
+    hashes.insert(hash_text(std::to_string(i)));
+  }
+  EXPECT_EQ(hashes.size(), 200000u);
+}
+
+TEST(HashTextTest, ATextHashesAlikeAsEveryKeyType) {
+  const std::string text = "encoder.layer.11.output.dense.bias";
+  const std::size_t hash = KeyHash<std::string>()(text);
+  EXPECT_EQ(KeyHash<std::string_view>()(text), hash);
+  EXPECT_EQ((KeyHash<std::variant<std::int64_t, std::string>>()(text)), hash);
+  EXPECT_EQ((KeyHash<std::variant<std::int64_t, std::string>>()(std::int64_t{12})),
+            std::hash<std::int64_t>()(12));
 }
 
 TEST(OrderedMapEqualityTest, OrderMatters) {

@@ -8,13 +8,77 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
+#include <string>
+#include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace mnemo::detail {
 
-template <class K, class V, class Hash = std::hash<K>>
+// A hash of text for the index, inline and short: keys are mostly names of a few dozen
+// bytes, for which std::hash's out-of-line loop cost more than the rest of a lookup. Each
+// 16 bytes are folded in with multiplies and shifts; a shorter tail is read as two
+// overlapping words. Not keyed, like std::hash: the index's probing bounds the harm of
+// chosen collisions, and the readers' limits bound the keys.
+inline std::uint64_t hash_text(std::string_view text) {
+  const auto mix = [](std::uint64_t a, std::uint64_t b) {
+    std::uint64_t x = (a ^ 0xa0761d6478bd642fULL) * 0xe7037ed1a0b428dbULL + b;
+    x = (x ^ (x >> 29)) * 0xbf58476d1ce4e5b9ULL;
+    return x ^ (x >> 32);
+  };
+  const auto word = [](const char* p) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    return w;
+  };
+  const auto half = [](const char* p) {
+    std::uint32_t w;
+    std::memcpy(&w, p, 4);
+    return std::uint64_t{w};
+  };
+  const char* p = text.data();
+  std::size_t n = text.size();
+  std::uint64_t h = n;
+  for (; n > 16; n -= 16, p += 16) h = mix(word(p) ^ h, word(p + 8));
+  std::uint64_t a = 0, b = 0;
+  if (n >= 8) {
+    a = word(p);
+    b = word(p + n - 8);
+  } else if (n >= 4) {
+    a = half(p);
+    b = half(p + n - 4);
+  } else if (n > 0) {
+    a = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
+        (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) |
+        static_cast<unsigned char>(p[n - 1]);
+  }
+  return mix(a ^ h, mix(b, h));
+}
+
+// OrderedMap's hash unless told otherwise: hash_text for text keys and for Dict's keys
+// (an int or a str), std::hash for the rest.
+template <class K>
+struct KeyHash : std::hash<K> {};
+template <>
+struct KeyHash<std::string> {
+  std::size_t operator()(const std::string& key) const { return hash_text(key); }
+};
+template <>
+struct KeyHash<std::string_view> {
+  std::size_t operator()(std::string_view key) const { return hash_text(key); }
+};
+template <>
+struct KeyHash<std::variant<std::int64_t, std::string>> {
+  std::size_t operator()(const std::variant<std::int64_t, std::string>& key) const {
+    if (const auto* text = std::get_if<std::string>(&key)) return hash_text(*text);
+    return std::hash<std::int64_t>()(std::get<std::int64_t>(key));
+  }
+};
+
+template <class K, class V, class Hash = KeyHash<K>>
 class OrderedMap {
  public:
   using Item = std::pair<K, V>;
