@@ -1,10 +1,13 @@
 #include "formats/safetensors/safetensors_writer.h"
 
 #include <algorithm>
-#include <unordered_map>
+#include <charconv>
+#include <numeric>
+#include <optional>
 
 #include "formats/safetensors/safetensors_dtypes.h"
 #include "formats/safetensors/safetensors_header.h"
+#include "mnemo/core/ordered_map.h"
 #include "mnemo/core/value_json.h"
 #include "mnemo/limits.h"
 
@@ -65,7 +68,11 @@ void find_tensor_trees(const Value& value, const std::string& path, std::vector<
        hint);
 }
 
-void append_uint(std::string& out, std::uint64_t value) { out += std::to_string(value); }
+void append_uint(std::string& out, std::uint64_t value) {
+  char digits[20];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+  out.append(digits, end);
+}
 
 }  // namespace
 
@@ -75,23 +82,34 @@ PreparedFile::PreparedFile(const Value& value, const std::map<std::string, std::
          " as safetensors, which holds named tensors: save a dict of tensors (nested dicts "
          "are flattened into dotted names)");
   }
-  flatten(value, "", "", value);
+  flatten(value, "", kTop, value);
 
   // Two paths may flatten to one name: {"a.b": x, "a": {"b": y}}.
-  std::unordered_map<std::string_view, const Entry*> names;
-  names.reserve(entries_.size());
-  for (const Entry& entry : entries_) {
-    auto [it, inserted] = names.emplace(entry.name, &entry);
-    if (!inserted) {
-      fail(ErrorCode::kUnsupported, "cannot save as safetensors: ", it->second->path, " and ",
-           entry.path, " both become the tensor name '", entry.name, "'; rename one of them");
+  mnemo::detail::OrderedMap<std::string_view, std::size_t> names;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    const std::size_t* earlier = names.find(entries_[i].name);
+    if (earlier) {
+      fail(ErrorCode::kUnsupported, "cannot save as safetensors: ", path(entries_[*earlier].place),
+           " and ", path(entries_[i].place), " both become the tensor name '", entries_[i].name,
+           "'; rename one of them");
     }
+    names.insert_or_assign(entries_[i].name, i);
   }
+  places_ = {};
 
-  std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
+  // Sorted by index, then moved once: an Entry is too big to swap around.
+  std::vector<std::uint32_t> order(entries_.size());
+  std::iota(order.begin(), order.end(), std::uint32_t{0});
+  std::sort(order.begin(), order.end(), [&](std::uint32_t i, std::uint32_t j) {
+    const Entry& a = entries_[i];
+    const Entry& b = entries_[j];
     if (a.position != b.position) return a.position > b.position;
     return a.name < b.name;  // bytewise, as Rust compares strings
   });
+  std::vector<Entry> sorted;
+  sorted.reserve(entries_.size());
+  for (const std::uint32_t i : order) sorted.push_back(std::move(entries_[i]));
+  entries_ = std::move(sorted);
   std::uint64_t offset = 0;
   for (Entry& entry : entries_) {
     entry.begin = offset;
@@ -101,38 +119,50 @@ PreparedFile::PreparedFile(const Value& value, const std::map<std::string, std::
   build_header(metadata);
 }
 
-void PreparedFile::flatten(const Value& value, const std::string& name, const std::string& path,
+void PreparedFile::flatten(const Value& value, const std::string& name, std::size_t place,
                            const Value& root) {
   const bool top = &value == &root;
   for (const auto& [key, child] : value.as_dict()) {
-    const std::string child_name = top ? key_text(key) : name + "." + key_text(key);
-    const std::string child_path = path + "[" + key_repr(key) + "]";
+    std::string child_name = top ? key_text(key) : name + "." + key_text(key);
+    places_.push_back({place, &key});
+    const std::size_t child_place = places_.size() - 1;
     if (child.is_tensor()) {
-      add(child_name, child_path, child.as_tensor());
+      add(std::move(child_name), child_place, child.as_tensor());
     } else if (child.is_dict()) {
-      flatten(child, child_name, child_path, root);
+      flatten(child, child_name, child_place, root);
     } else {
-      refuse_leaf(child, child_path, root);
+      refuse_leaf(child, path(child_place), root);
     }
   }
 }
 
-void PreparedFile::add(const std::string& name, const std::string& path, const Tensor& tensor) {
+std::string PreparedFile::path(std::size_t place) const {
+  std::vector<const DictKey*> keys;
+  for (; place != kTop; place = places_[place].parent) keys.push_back(places_[place].key);
+  std::string text;
+  for (auto key = keys.rbegin(); key != keys.rend(); ++key) text += "[" + key_repr(**key) + "]";
+  return text;
+}
+
+void PreparedFile::add(std::string name, std::size_t place, const Tensor& tensor) {
   if (!tensor.defined()) {
-    fail(ErrorCode::kUnsupported, "cannot save the undefined tensor at ", path, " as safetensors");
+    fail(ErrorCode::kUnsupported, "cannot save the undefined tensor at ", path(place),
+         " as safetensors");
   }
-  if (!wire_name(tensor.dtype())) {
+  const std::optional<std::string_view> dtype = wire_name(tensor.dtype());
+  if (!dtype) {
     fail(ErrorCode::kUnsupported, "cannot save the ", mnemo::dtype_name(tensor.dtype()),
-         " tensor at ", path,
+         " tensor at ", path(place),
          " as safetensors, which has no such dtype; convert it (e.g. to "
          "complex64) or save as .pt");
   }
   if (name == kMetadataKey) {
-    fail(ErrorCode::kUnsupported, "cannot save ", path, " as safetensors: its name would be ",
-         kMetadataKey, ", which the format reserves for the metadata");
+    fail(ErrorCode::kUnsupported, "cannot save ", path(place),
+         " as safetensors: its name would be ", kMetadataKey,
+         ", which the format reserves for the metadata");
   }
   if (!is_valid_utf8(name)) {
-    fail(ErrorCode::kUnsupported, "cannot save ", path,
+    fail(ErrorCode::kUnsupported, "cannot save ", path(place),
          " as safetensors: its name is not valid UTF-8, which the JSON header needs");
   }
   if (entries_.size() >= limits::kMaxTensorCount) {
@@ -154,7 +184,7 @@ void PreparedFile::add(const std::string& name, const std::string& path, const T
     }
   }
   const int position = enum_position(data.dtype());
-  entries_.push_back({name, path, std::move(data), position});
+  entries_.push_back({std::move(name), place, std::move(data), *dtype, position});
 }
 
 void PreparedFile::build_header(const std::map<std::string, std::string>& metadata) {
@@ -180,7 +210,7 @@ void PreparedFile::build_header(const std::map<std::string, std::string>& metada
     if (json.size() > 1) json += ',';
     json += json_string(entry.name);
     json += ":{\"dtype\":\"";
-    json += *wire_name(entry.data.dtype());
+    json += entry.dtype;
     json += "\",\"shape\":[";
     for (std::size_t i = 0; i < entry.data.sizes().size(); ++i) {
       if (i) json += ',';

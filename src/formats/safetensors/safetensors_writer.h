@@ -8,6 +8,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mnemo/core/value.h"
@@ -29,20 +30,31 @@ class PreparedFile {
   std::uint64_t size() const;  // bytes write() puts in the sink
 
  private:
+  // Where a tensor was in the value, as a chain of keys, for the messages that name it:
+  // building every path as text cost more than the rest of preparing a tensor. Valid
+  // while the constructor runs (the keys are the value's).
+  struct Place {
+    std::size_t parent;  // index in places_, or kTop
+    const DictKey* key;
+  };
+  static constexpr std::size_t kTop = static_cast<std::size_t>(-1);
   struct Entry {
     std::string name;
-    std::string path;  // where it was in the value, for messages
-    Tensor data;       // contiguous, in the dtype written
+    std::size_t place;       // in places_
+    Tensor data;             // contiguous, in the dtype written
+    std::string_view dtype;  // the dtype's name in the header
     int position = 0;  // the dtype's place in the reference's enum, the first sort key
     std::uint64_t begin = 0, end = 0;
   };
 
-  void flatten(const Value& value, const std::string& name, const std::string& path,
-               const Value& root);
-  void add(const std::string& name, const std::string& path, const Tensor& tensor);
+  void flatten(const Value& value, const std::string& name, std::size_t place, const Value& root);
+  void add(std::string name, std::size_t place, const Tensor& tensor);
+  // "['model']['fc.weight']", for a place in places_.
+  std::string path(std::size_t place) const;
   void build_header(const std::map<std::string, std::string>& metadata);
 
   std::vector<Entry> entries_;
+  std::vector<Place> places_;
   std::string header_;  // the 8-byte length, then the padded JSON
 };
 
