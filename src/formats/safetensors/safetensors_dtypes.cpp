@@ -37,11 +37,21 @@ constexpr Entry kTable[] = {
     {"U64", DType::kUInt64},
 };
 
+// Compared inline, character by character: the names are a few bytes, for which a call
+// to memcmp per candidate costs more than the comparison.
+bool same_name(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 DTypeLookup lookup_dtype(std::string_view name) {
   for (const Entry& entry : kTable) {
-    if (entry.name != name) continue;
+    if (!same_name(entry.name, name)) continue;
     if (!entry.dtype) return {DTypeLookup::Status::kUnsupported, DType::kUInt8};
     return {DTypeLookup::Status::kSupported, *entry.dtype};
   }
