@@ -21,20 +21,20 @@ namespace mnemo::detail {
 // A hash of text for the index, inline and short: keys are mostly names of a few dozen
 // bytes, for which std::hash's out-of-line loop cost more than the rest of a lookup. Each
 // 16 bytes are folded in with multiplies and shifts; a shorter tail is read as two
-// overlapping words. Not keyed, like std::hash: the index's probing bounds the harm of
-// chosen collisions, and the readers' limits bound the keys.
+// overlapping words. Not keyed, like std::hash before it: keys chosen to collide slow
+// the index down as they did then, and the readers' limits bound how many there are.
 inline std::uint64_t hash_text(std::string_view text) {
   const auto mix = [](std::uint64_t a, std::uint64_t b) {
     std::uint64_t x = (a ^ 0xa0761d6478bd642fULL) * 0xe7037ed1a0b428dbULL + b;
     x = (x ^ (x >> 29)) * 0xbf58476d1ce4e5b9ULL;
     return x ^ (x >> 32);
   };
-  const auto word = [](const char* p) {
+  const auto load8 = [](const char* p) {
     std::uint64_t w;
     std::memcpy(&w, p, 8);
     return w;
   };
-  const auto half = [](const char* p) {
+  const auto load4 = [](const char* p) {
     std::uint32_t w;
     std::memcpy(&w, p, 4);
     return std::uint64_t{w};
@@ -42,14 +42,14 @@ inline std::uint64_t hash_text(std::string_view text) {
   const char* p = text.data();
   std::size_t n = text.size();
   std::uint64_t h = n;
-  for (; n > 16; n -= 16, p += 16) h = mix(word(p) ^ h, word(p + 8));
+  for (; n > 16; n -= 16, p += 16) h = mix(load8(p) ^ h, load8(p + 8));
   std::uint64_t a = 0, b = 0;
   if (n >= 8) {
-    a = word(p);
-    b = word(p + n - 8);
+    a = load8(p);
+    b = load8(p + n - 8);
   } else if (n >= 4) {
-    a = half(p);
-    b = half(p + n - 4);
+    a = load4(p);
+    b = load4(p + n - 4);
   } else if (n > 0) {
     a = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
         (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) |
