@@ -282,6 +282,33 @@ TEST(Pickler, CudaLocationsAreFreshEachTime) {
   EXPECT_NE(hex.find(cuda), hex.rfind(cuda));
 }
 
+TEST(Pickler, TensorsFetchTheTagAndLocationFromWhereverTheMemoHasThem) {
+  // 'storage' and 'cpu' come first as values, and the location changes between tensors:
+  // each tensor's tag and location must fetch the memo entry that holds its text.
+  const Tensor cuda(Storage::allocate_zeroed(8, Device::cuda(0)), DType::kFloat32, {2}, {1});
+  const Value v = Dict{{"x", "storage"}, {"y", "cpu"},      {"a", zeros({2})},
+                       {"b", cuda},      {"c", zeros({3})}, {"d", cuda.narrow(0, 1, 1)}};
+  const std::string hex = pickled(v);
+  const auto count = [&](std::string_view text) {
+    const std::string needle = to_hex(PickleBuilder().unicode(text).span());
+    std::size_t n = 0;
+    for (std::size_t at = hex.find(needle); at != std::string::npos; at = hex.find(needle, at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(count("storage"), 1u);
+  EXPECT_EQ(count("cpu"), 1u);
+  EXPECT_EQ(count("cuda:0"), 2u);  // not identifier-like: fresh each time
+
+  ZeroStorages storages;
+  const Value back = unpickle(from_hex(hex), storages.loader()).value;
+  std::vector<std::string> locations;
+  for (const StorageRef& ref : storages.refs) locations.push_back(ref.location);
+  EXPECT_EQ(locations, (std::vector<std::string>{"cpu", "cuda:0", "cpu", "cuda:0"}));
+  EXPECT_EQ(back["x"].as_string(), "storage");
+  EXPECT_EQ(back["y"].as_string(), "cpu");
+}
+
 TEST(Pickler, PlainDictWithAttributesIsRefusedNamingThePath) {
   Dict inner;
   inner.set_attributes(Dict{{"_metadata", Dict{}}});
