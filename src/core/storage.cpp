@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <vector>
 
 #include "mnemo/core/error.h"
 
@@ -112,14 +113,44 @@ Storage Storage::map_file(const std::filesystem::path& path, MapMode mode) {
   return Storage(std::move(impl));
 }
 
-Storage Storage::slice(std::size_t offset, std::size_t nbytes) const {
+void Storage::check_slice(std::size_t offset, std::size_t nbytes) const {
   MNEMO_CHECK(defined(), "slice of an undefined storage");
   MNEMO_CHECK(offset <= impl_->nbytes && nbytes <= impl_->nbytes - offset, "slice [", offset,
               ", ", offset, " + ", nbytes, ") is outside a storage of ", impl_->nbytes, " bytes");
+}
+
+Storage Storage::slice(std::size_t offset, std::size_t nbytes) const {
+  check_slice(offset, nbytes);
   auto impl = derive();
   impl->data = impl_->data + offset;
   impl->nbytes = nbytes;
   return Storage(std::move(impl));
+}
+
+// A StorageSlicer's handles: made in place, never moved, freed together with the base handle
+// that keeps their bytes alive.
+struct Storage::SliceBatch {
+  static constexpr std::size_t kHandles = 256;
+  explicit SliceBatch(Storage base) : base(std::move(base)) { handles.reserve(kHandles); }
+  Storage base;
+  std::vector<Impl> handles;
+};
+
+Storage StorageSlicer::slice(std::size_t offset, std::size_t nbytes) {
+  base_.check_slice(offset, nbytes);
+  using Batch = Storage::SliceBatch;
+  auto* batch = static_cast<Batch*>(batch_.get());
+  if (!batch || batch->handles.size() == Batch::kHandles) {
+    auto fresh = std::make_shared<Batch>(base_);
+    batch = fresh.get();
+    batch_ = std::move(fresh);
+  }
+  // A copy of the base's description, its owner of the bytes included (a foreign deleter
+  // still runs once), kept by the batch, which also keeps the base.
+  Storage::Impl& impl = batch->handles.emplace_back(*base_.impl_);
+  impl.data += offset;
+  impl.nbytes = nbytes;
+  return Storage(std::shared_ptr<const Storage::Impl>(batch_, &impl));
 }
 
 Storage Storage::with_device(Device device) const {

@@ -33,6 +33,7 @@ class StoragePool {
 
  private:
   std::vector<Storage> blocks_;   // the last one is being cut
+  StorageSlicer slicer_;          // of the last block
   std::size_t used_ = 0;          // bytes of the last block handed out
   std::uint64_t small_left_ = 0;  // of small_bytes, not yet in a block
 };

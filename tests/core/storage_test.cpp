@@ -8,6 +8,7 @@
 #include <limits>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "mnemo/core/error.h"
 #include "support/bytes.h"
@@ -99,6 +100,54 @@ TEST(StorageTest, SliceOutsideIsRefused) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
     EXPECT_NE(std::string(e.what()).find("16 bytes"), std::string::npos) << e.what();
   }
+}
+
+TEST(StorageSlicerTest, SlicesAreTheirOwnStoragesOverTheirBytes) {
+  // More slices than one batch of handles holds, each of one byte, tagged as the base.
+  const Storage base = Storage::allocate_zeroed(1000, Device::cuda(1));
+  std::vector<Storage> slices;
+  {
+    StorageSlicer slicer(base);
+    for (std::size_t i = 0; i < 1000; ++i) slices.push_back(slicer.slice(i, 1));
+    EXPECT_EQ(slicer.slice(1000, 0).nbytes(), 0u);  // an empty slice at the end is fine
+  }
+  for (std::size_t i = 0; i < slices.size(); ++i) {
+    ASSERT_EQ(slices[i].data(), base.data() + i);
+    ASSERT_EQ(slices[i].nbytes(), 1u);
+    ASSERT_EQ(slices[i].device(), Device::cuda(1));
+    ASSERT_EQ(slices[i].kind(), StorageKind::kOwned);
+    ASSERT_TRUE(slices[i].is_writable());
+    ASSERT_FALSE(slices[i].is_same(base));
+    if (i > 0) {
+      ASSERT_FALSE(slices[i].is_same(slices[i - 1]));
+    }
+  }
+  slices[999].mutable_data()[0] = std::byte{9};
+  EXPECT_EQ(base.data()[999], std::byte{9});
+}
+
+TEST(StorageSlicerTest, ASliceKeepsTheBytesAliveAndTheDeleterRunsOnce) {
+  int deleted = 0;
+  alignas(8) static std::uint8_t memory[32] = {};
+  memory[20] = 5;
+  Storage slice;
+  {
+    StorageSlicer slicer(Storage::from_foreign(memory, sizeof(memory), [&](void*) { ++deleted; }));
+    slice = slicer.slice(16, 8);
+  }
+  EXPECT_EQ(deleted, 0);  // the slicer and the base handle are gone, the slice is not
+  EXPECT_EQ(slice.data()[4], std::byte{5});
+  EXPECT_EQ(slice.kind(), StorageKind::kForeign);
+  slice = Storage();
+  EXPECT_EQ(deleted, 1);
+}
+
+TEST(StorageSlicerTest, ASliceOutsideIsRefused) {
+  StorageSlicer slicer(Storage::allocate(16));
+  EXPECT_THROW(slicer.slice(17, 0), Error);
+  EXPECT_THROW(slicer.slice(1, std::numeric_limits<std::size_t>::max()), Error);  // wraps
+  EXPECT_THROW(StorageSlicer().slice(0, 0), Error);                               // no base
+  EXPECT_EQ(slicer.slice(8, 8).nbytes(), 8u);  // still usable after a refusal
 }
 
 TEST(StorageTest, WithDeviceRetagsTheSameBytes) {

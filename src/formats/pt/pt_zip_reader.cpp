@@ -183,7 +183,8 @@ class StorageTable {
         big_endian_(big_endian),
         verify_crc_(options.verify_crc.value_or(!options.mmap)),
         loaded_(archive.zip().entries().size(), kNotLoaded),
-        pool_(small_record_bytes(archive.zip())) {}
+        pool_(small_record_bytes(archive.zip())),
+        mapped_(options.mmap ? source.storage() : Storage()) {}
 
   Storage load(const pickle::StorageRef& ref) {
     const zip::Entry* entry = archive_.find_data(ref.key);
@@ -218,7 +219,7 @@ class StorageTable {
     Storage storage;
     if (options_.mmap && source_.storage().defined() && entry->method == zip::kMethodStored &&
         !swap) {
-      storage = source_.storage().slice(entry->data_offset, entry->size);
+      storage = mapped_.slice(entry->data_offset, entry->size);
       if (verify_crc_ && entry->crc32 != 0) mapped_checks_.push_back({entry, storage.data()});
       if (!device.is_cpu()) storage = storage.with_device(device);
     } else {
@@ -304,6 +305,7 @@ class StorageTable {
   std::vector<std::size_t> loaded_;  // per zip entry: its place in storages_
   std::vector<Loaded> storages_;
   formats::StoragePool pool_;
+  StorageSlicer mapped_;  // of the source's bytes, for an mmap load
   std::vector<zip::ReadRequest> pending_;
   std::vector<MappedCheck> mapped_checks_;
   std::vector<Swap> swaps_;

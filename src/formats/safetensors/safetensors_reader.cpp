@@ -35,6 +35,7 @@ Value read(const io::ByteSource& source, const LoadOptions& options, const io::B
   std::vector<io::RangeRead> reads;
   const Device device = options.map_location.resolve(std::string(kSavedLocation));
   const Storage mapped = options.mmap ? source.storage() : Storage();
+  StorageSlicer mapped_slicer(mapped);
 
   std::uint64_t small_bytes = 0;
   for (const SafetensorsTensor& entry : info.tensors) {
@@ -52,7 +53,7 @@ Value read(const io::ByteSource& source, const LoadOptions& options, const io::B
     if (mapped.defined() &&
         reinterpret_cast<std::uintptr_t>(mapped.data() + offset) % element_alignment(entry.dtype) ==
             0) {
-      storage = mapped.slice(static_cast<std::size_t>(offset), nbytes);
+      storage = mapped_slicer.slice(static_cast<std::size_t>(offset), nbytes);
       if (!device.is_cpu()) storage = storage.with_device(device);
       mapped_bytes += nbytes;
     } else {
