@@ -31,8 +31,8 @@ class PreparedFile {
 
  private:
   // Where a tensor was in the value, as a chain of keys, for the messages that name it:
-  // building every path as text cost more than the rest of preparing a tensor. Valid
-  // while the constructor runs (the keys are the value's).
+  // building every path as text, for messages that almost never come, was a large share
+  // of preparing a tensor. Valid while the constructor runs (the keys are the value's).
   struct Place {
     std::size_t parent;  // index in places_, or kTop
     const DictKey* key;
