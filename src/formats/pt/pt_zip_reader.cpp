@@ -81,10 +81,8 @@ class Archive {
   static std::optional<std::size_t> canonical_number(std::string_view text) {
     if (text.empty() || text.size() > 9 || (text[0] == '0' && text.size() > 1)) return std::nullopt;
     std::size_t number = 0;
-    for (const char c : text) {
-      if (c < '0' || c > '9') return std::nullopt;
-      number = number * 10 + static_cast<std::size_t>(c - '0');
-    }
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
     return number;
   }
 
