@@ -5,151 +5,143 @@
 namespace mnemo::pickle::detail {
 namespace {
 
-// Reads opcodes and operands, reporting failure (never throwing) on anything short.
+// Reads opcodes and operands. Each reader returns false, having stored nothing
+// reliable, on anything short or different; it never throws. Results go to out
+// parameters: the pattern is a few hundred bytes, and copying it through optionals cost
+// more than reading it.
 class Cursor {
  public:
-  Cursor(std::span<const std::byte> data, std::size_t pos) : data_(data), pos_(pos) {}
+  Cursor(std::span<const std::byte> data, std::size_t pos)
+      : begin_(reinterpret_cast<const std::uint8_t*>(data.data())),
+        at_(begin_ + pos),
+        end_(begin_ + data.size()) {}
 
-  std::size_t pos() const { return pos_; }
-  bool at(Op op) const { return pos_ < data_.size() && static_cast<Op>(data_[pos_]) == op; }
+  std::size_t pos() const { return static_cast<std::size_t>(at_ - begin_); }
+  bool at(Op op) const { return at_ < end_ && static_cast<Op>(*at_) == op; }
   bool take_op(Op op) {
     if (!at(op)) return false;
-    ++pos_;
+    ++at_;
     return true;
-  }
-  std::optional<std::uint64_t> uint_le(std::size_t n) {
-    if (data_.size() - pos_ < n) return std::nullopt;
-    std::uint64_t value = 0;
-    for (std::size_t i = n; i-- > 0;)
-      value = (value << 8) | static_cast<std::uint8_t>(data_[pos_ + i]);
-    pos_ += n;
-    return value;
-  }
-  std::optional<std::string_view> text(std::size_t n) {
-    if (data_.size() - pos_ < n) return std::nullopt;
-    std::string_view s(reinterpret_cast<const char*>(data_.data() + pos_), n);
-    pos_ += n;
-    return s;
   }
 
   // BINPUT or LONG_BINPUT: its index.
-  std::optional<std::size_t> put() {
-    if (take_op(Op::kBinPut)) return as_size(uint_le(1));
-    if (take_op(Op::kLongBinPut)) return as_size(uint_le(4));
-    return std::nullopt;
-  }
+  bool put(std::size_t& index) { return indexed(Op::kBinPut, Op::kLongBinPut, index); }
   // BINGET or LONG_BINGET: its index.
-  std::optional<std::size_t> get() {
-    if (take_op(Op::kBinGet)) return as_size(uint_le(1));
-    if (take_op(Op::kLongBinGet)) return as_size(uint_le(4));
-    return std::nullopt;
-  }
+  bool get(std::size_t& index) { return indexed(Op::kBinGet, Op::kLongBinGet, index); }
+
   // A non-negative BININT1, BININT2 or BININT.
-  std::optional<std::int64_t> small_int() {
-    if (take_op(Op::kBinInt1)) return as_int(uint_le(1));
-    if (take_op(Op::kBinInt2)) return as_int(uint_le(2));
-    if (take_op(Op::kBinInt)) {
-      const auto raw = uint_le(4);
-      if (!raw || *raw > 0x7fffffffu) return std::nullopt;  // negative: the general path says so
-      return static_cast<std::int64_t>(*raw);
+  bool small_int(std::int64_t& value) {
+    if (at_ >= end_) return false;
+    std::uint64_t raw = 0;
+    switch (static_cast<Op>(*at_)) {
+      case Op::kBinInt1:
+        if (!uint_le(1, raw)) return false;
+        break;
+      case Op::kBinInt2:
+        if (!uint_le(2, raw)) return false;
+        break;
+      case Op::kBinInt:
+        // Negative: the general path says what is wrong with it.
+        if (!uint_le(4, raw) || raw > 0x7fffffffu) return false;
+        break;
+      default:
+        return false;
     }
-    return std::nullopt;
+    value = static_cast<std::int64_t>(raw);
+    return true;
   }
+
   // A str: BINUNICODE or SHORT_BINUNICODE and its BINPUT, or a BINGET.
-  std::optional<StrOperand> str() {
-    StrOperand operand;
-    operand.offset = pos_;
-    if (const auto fetched = get()) {
-      operand.fetched = *fetched;
-      return operand;
+  bool str(StrOperand& operand) {
+    operand.offset = pos();
+    operand.text = {};
+    operand.fetched = kNoMemo;
+    operand.put = kNoMemo;
+    if (get(operand.fetched)) return true;
+    std::uint64_t length = 0;
+    if (at(Op::kShortBinUnicode)) {
+      if (!uint_le(1, length)) return false;
+    } else if (at(Op::kBinUnicode)) {
+      if (!uint_le(4, length)) return false;
+    } else {
+      return false;
     }
-    std::optional<std::uint64_t> length;
-    if (take_op(Op::kShortBinUnicode)) {
-      length = uint_le(1);
-    } else if (take_op(Op::kBinUnicode)) {
-      length = uint_le(4);
-    }
-    if (!length) return std::nullopt;
-    const auto text = this->text(static_cast<std::size_t>(*length));
-    const auto put = this->put();
-    if (!text || !put) return std::nullopt;
-    operand.text = *text;
-    operand.put = *put;
-    return operand;
+    if (static_cast<std::uint64_t>(end_ - at_) < length) return false;
+    operand.text =
+        std::string_view(reinterpret_cast<const char*>(at_), static_cast<std::size_t>(length));
+    at_ += length;
+    return put(operand.put);
   }
+
   // A tuple of ints: EMPTY_TUPLE, or ints then TUPLE1-3, or MARK ints TUPLE; then BINPUT
   // unless empty.
-  std::optional<IntTuple> int_tuple() {
-    IntTuple tuple;
-    if (take_op(Op::kEmptyTuple)) return tuple;
+  bool int_tuple(IntTuple& tuple) {
+    tuple.size = 0;
+    tuple.put = kNoMemo;
+    if (take_op(Op::kEmptyTuple)) return true;
     const bool marked = take_op(Op::kMark);
-    while (!at(Op::kTuple) && !at(Op::kTuple1) && !at(Op::kTuple2) && !at(Op::kTuple3)) {
-      if (tuple.size == tuple.items.size()) return std::nullopt;
-      const auto value = small_int();
-      if (!value) return std::nullopt;
-      tuple.items[tuple.size++] = *value;
-    }
-    const std::size_t expected = marked ? 0 : tuple.size;
-    const bool closed = marked ? take_op(Op::kTuple)
-                               : (expected == 1 && take_op(Op::kTuple1)) ||
-                                     (expected == 2 && take_op(Op::kTuple2)) ||
-                                     (expected == 3 && take_op(Op::kTuple3));
-    if (!closed || tuple.size == 0) return std::nullopt;
-    const auto put = this->put();
-    if (!put) return std::nullopt;
-    tuple.put = *put;
-    return tuple;
+    while (tuple.size < tuple.items.size() && small_int(tuple.items[tuple.size])) ++tuple.size;
+    if (tuple.size == 0 || at_ >= end_) return false;
+    const auto close = static_cast<Op>(*at_++);
+    const bool closed = marked ? close == Op::kTuple
+                               : (tuple.size == 1 && close == Op::kTuple1) ||
+                                     (tuple.size == 2 && close == Op::kTuple2) ||
+                                     (tuple.size == 3 && close == Op::kTuple3);
+    return closed && put(tuple.put);
   }
 
  private:
-  static std::optional<std::size_t> as_size(std::optional<std::uint64_t> v) {
-    if (!v) return std::nullopt;
-    return static_cast<std::size_t>(*v);
+  // The opcode at the cursor and its n-byte little-endian operand.
+  bool uint_le(std::size_t n, std::uint64_t& value) {
+    if (static_cast<std::size_t>(end_ - at_) <= n) return false;
+    value = 0;
+    for (std::size_t i = n; i > 0; --i) value = (value << 8) | at_[i];
+    at_ += n + 1;
+    return true;
   }
-  static std::optional<std::int64_t> as_int(std::optional<std::uint64_t> v) {
-    if (!v) return std::nullopt;
-    return static_cast<std::int64_t>(*v);
+  bool indexed(Op short_form, Op long_form, std::size_t& index) {
+    std::uint64_t raw = 0;
+    if (at(short_form)) {
+      if (!uint_le(1, raw)) return false;
+    } else if (at(long_form)) {
+      if (!uint_le(4, raw)) return false;
+    } else {
+      return false;
+    }
+    index = static_cast<std::size_t>(raw);
+    return true;
   }
 
-  std::span<const std::byte> data_;
-  std::size_t pos_;
+  const std::uint8_t* begin_;
+  const std::uint8_t* at_;
+  const std::uint8_t* end_;
 };
-
-// Stores an operand the cursor read into its field; false when there was none.
-template <class T>
-bool into(std::optional<T> operand, T& field) {
-  if (!operand) return false;
-  field = *operand;
-  return true;
-}
 
 }  // namespace
 
-std::optional<TensorPattern> match_tensor_pattern(std::span<const std::byte> data,
-                                                  std::size_t pos) {
+bool match_tensor_pattern(std::span<const std::byte> data, std::size_t pos, TensorPattern& p) {
   // Each condition reads on from where the one before it stopped.
   Cursor in(data, pos);
-  TensorPattern p;
-  if (!in.take_op(Op::kMark) || !in.take_op(Op::kMark) || !into(in.str(), p.tag) ||
-      !into(in.get(), p.storage_class) || !into(in.str(), p.key) || !into(in.str(), p.location) ||
-      !into(in.small_int(), p.numel) || !in.take_op(Op::kTuple) || !into(in.put(), p.pid_put)) {
-    return std::nullopt;
+  if (!in.take_op(Op::kMark) || !in.take_op(Op::kMark) || !in.str(p.tag) ||
+      !in.get(p.storage_class) || !in.str(p.key) || !in.str(p.location) || !in.small_int(p.numel) ||
+      !in.take_op(Op::kTuple) || !in.put(p.pid_put)) {
+    return false;
   }
   p.persid_offset = in.pos();
-  if (!in.take_op(Op::kBinPersId) || !into(in.small_int(), p.storage_offset) ||
-      !into(in.int_tuple(), p.sizes) || !into(in.int_tuple(), p.strides)) {
-    return std::nullopt;
+  if (!in.take_op(Op::kBinPersId) || !in.small_int(p.storage_offset) || !in.int_tuple(p.sizes) ||
+      !in.int_tuple(p.strides)) {
+    return false;
   }
   p.requires_grad = in.take_op(Op::kNewTrue);
-  if (!p.requires_grad && !in.take_op(Op::kNewFalse)) return std::nullopt;
-  if (!into(in.get(), p.ordered_dict) || !in.take_op(Op::kEmptyTuple) || !in.take_op(Op::kReduce) ||
-      !into(in.put(), p.hooks_put) || !in.take_op(Op::kTuple) || !into(in.put(), p.args_put)) {
-    return std::nullopt;
+  if (!p.requires_grad && !in.take_op(Op::kNewFalse)) return false;
+  if (!in.get(p.ordered_dict) || !in.take_op(Op::kEmptyTuple) || !in.take_op(Op::kReduce) ||
+      !in.put(p.hooks_put) || !in.take_op(Op::kTuple) || !in.put(p.args_put)) {
+    return false;
   }
   p.reduce_offset = in.pos();
-  if (!in.take_op(Op::kReduce) || !into(in.put(), p.tensor_put)) return std::nullopt;
+  if (!in.take_op(Op::kReduce) || !in.put(p.tensor_put)) return false;
   p.end = in.pos();
-  return p;
+  return true;
 }
 
 }  // namespace mnemo::pickle::detail

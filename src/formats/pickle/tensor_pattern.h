@@ -22,7 +22,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <string_view>
 
@@ -66,7 +65,9 @@ struct TensorPattern {
   std::size_t end = 0;                 // the position after the tensor's BINPUT
 };
 
-// Matches the pattern at `pos`, the MARK after the _rebuild_tensor_v2 global.
-std::optional<TensorPattern> match_tensor_pattern(std::span<const std::byte> data, std::size_t pos);
+// Matches the pattern at `pos`, the MARK after the _rebuild_tensor_v2 global, into
+// `pattern`; false when the bytes there are anything else (`pattern` then holds no
+// meaning).
+bool match_tensor_pattern(std::span<const std::byte> data, std::size_t pos, TensorPattern& pattern);
 
 }  // namespace mnemo::pickle::detail

@@ -403,9 +403,8 @@ bool Unpickler::read_tensor_pattern() {
   }
   const Node* callee = graph_.node_of(stack_.back(), NodeKind::kGlobal);
   if (!callee || callee->global().kind != GlobalKind::kRebuildTensorV2) return false;
-  const std::optional<detail::TensorPattern> found = detail::match_tensor_pattern(data_, pos_);
-  if (!found) return false;
-  const detail::TensorPattern& p = *found;
+  detail::TensorPattern p;
+  if (!detail::match_tensor_pattern(data_, pos_, p)) return false;
 
   // Everything the general path would check, checked before anything changes.
   const Node* storage_class = fetched_node(p.storage_class, NodeKind::kGlobal);
@@ -450,11 +449,11 @@ bool Unpickler::read_tensor_pattern() {
   if (!storage.defined() || storage.nbytes() < nbytes) return false;
   Shape sizes(p.sizes.items.begin(), p.sizes.items.begin() + p.sizes.size);
   Shape strides(p.strides.items.begin(), p.strides.items.begin() + p.strides.size);
-  if (!detail::view_fits(sizes, strides, p.storage_offset, ref.dtype, storage.nbytes()))
-    return false;
   if (p.requires_grad && !is_floating_point(ref.dtype) && !is_complex(ref.dtype)) return false;
   Tensor tensor;
   try {
+    // Tensor checks the view against the storage as the general path does (view_fits):
+    // a view that does not fit goes there, for its message.
     tensor = Tensor(std::move(storage), ref.dtype, std::move(sizes), std::move(strides),
                     p.storage_offset);
   } catch (const Error&) {

@@ -187,19 +187,20 @@ TEST(TensorPattern, MatchesOnlyTheWholePattern) {
   const auto at = std::search(bytes.begin(), bytes.end(), start.begin(), start.end());
   ASSERT_NE(at, bytes.end());
   const auto pos = static_cast<std::size_t>(at - bytes.begin()) + 2;
-  const auto found = detail::match_tensor_pattern(bytes, pos);
-  ASSERT_TRUE(found.has_value());
-  EXPECT_EQ(found->key.text, "1");
-  EXPECT_EQ(found->tag.fetched, 2u);
-  EXPECT_EQ(found->sizes.size, 1u);
-  EXPECT_EQ(found->sizes.items[0], 4);
-  EXPECT_EQ(found->sizes.put, 15u);
-  EXPECT_TRUE(found->requires_grad);
-  EXPECT_EQ(found->tensor_put, 19u);
-  EXPECT_EQ(static_cast<Op>(bytes[found->end]), Op::kAppends);
+  detail::TensorPattern found;
+  ASSERT_TRUE(detail::match_tensor_pattern(bytes, pos, found));
+  EXPECT_EQ(found.key.text, "1");
+  EXPECT_EQ(found.tag.fetched, 2u);
+  EXPECT_EQ(found.sizes.size, 1u);
+  EXPECT_EQ(found.sizes.items[0], 4);
+  EXPECT_EQ(found.sizes.put, 15u);
+  EXPECT_TRUE(found.requires_grad);
+  EXPECT_EQ(found.tensor_put, 19u);
+  EXPECT_EQ(static_cast<Op>(bytes[found.end]), Op::kAppends);
   // Every prefix is too short to match.
-  for (std::size_t end = pos; end < found->end; ++end) {
-    EXPECT_FALSE(detail::match_tensor_pattern(std::span(bytes).first(end), pos).has_value()) << end;
+  for (std::size_t end = pos; end < found.end; ++end) {
+    detail::TensorPattern cut;
+    EXPECT_FALSE(detail::match_tensor_pattern(std::span(bytes).first(end), pos, cut)) << end;
   }
 }
 
