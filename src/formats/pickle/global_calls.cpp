@@ -121,7 +121,7 @@ class Args {
   bool is_empty_state(std::size_t i) const {
     if (std::holds_alternative<None>(items_[i])) return true;
     const DictNode* dict = dict_at(i);
-    return dict && dict->items.size() == 0;
+    return dict && dict->entries.empty();
   }
 
  private:
@@ -214,10 +214,9 @@ void check_tensor_metadata(const Args& args, std::size_t i) {
   if (std::holds_alternative<None>(args[i])) return;
   const DictNode* metadata = args.dict_at(i);
   if (!metadata) args.fail_type(i, "metadata", "a dict");
-  for (const auto& [key, value] : metadata->items) {
+  for (const auto& [key, value] : metadata->entries) {
     const auto* name = std::get_if<std::string>(&key);
-    const auto* set = std::get_if<bool>(&value);
-    if (name && set && *set && (*name == "conj" || *name == "neg")) {
+    if (name && value.is_bool() && value.as_bool() && (*name == "conj" || *name == "neg")) {
       args.fail(ErrorCode::kUnsupported,
                 args.callee() + ": tensors with the " + *name + " bit set are not supported; "
                                 "call resolve_" + *name + "() on them before saving");
@@ -379,16 +378,13 @@ Item make_dict(ObjectGraph& graph, const Context& context, const Args& args, boo
       context.fail(ErrorCode::kUnsupported, offset,
                    "a dict key of type " + graph.type_name(key_item) + " (only str and int keys are)");
     }
-    graph.add_use(value);
-    dict.items.insert_or_assign(std::move(key), value);
+    graph.set_item(dict, std::move(key), value);
   };
   if (args.size() == 1) {
     const Node* source = graph.node_of(args[0]);
     if (source && source->kind == NodeKind::kDict) {
-      for (const auto& [key, value] : source->dict().items) {
-        graph.add_use(value);
-        dict.items.insert_or_assign(key, value);
-      }
+      dict = graph.copy_entries(source->dict());
+      dict.ordered = ordered;
     } else if (source && (source->kind == NodeKind::kList || source->kind == NodeKind::kTuple)) {
       for (const Item& pair : source->items()) {
         const Node* node = graph.node_of(pair, NodeKind::kTuple);
@@ -436,7 +432,7 @@ Item call_global(ObjectGraph& graph, const Context& context, const Item& callabl
   }
   if (kwargs) {
     const Node* node = graph.node_of(*kwargs, NodeKind::kDict);
-    if (!node || node->dict().items.size() != 0) {
+    if (!node || !node->dict().entries.empty()) {
       args.fail(ErrorCode::kUnsupported, global.name + " called with keyword arguments");
     }
   }
@@ -534,8 +530,7 @@ void build_object(ObjectGraph& graph, const Context& context, const Item& target
   const Node* state_node = graph.node_of(state);
   const bool empty_state =
       std::holds_alternative<None>(state) ||
-      (state_node && state_node->kind == NodeKind::kDict &&
-       state_node->dict().items.size() == 0);
+      (state_node && state_node->kind == NodeKind::kDict && state_node->dict().entries.empty());
   switch (node->kind) {
     case NodeKind::kDict: {
       DictNode& dict = node->dict();

@@ -30,6 +30,48 @@ void ObjectGraph::add_use(const Item& item) {
   if (Node* node = node_of(item)) ++node->uses;
 }
 
+namespace {
+
+// The Value of an inline item (None, bool, int, float).
+Value scalar_value(const Item& item) {
+  if (const auto* b = std::get_if<bool>(&item)) return *b;
+  if (const auto* i = std::get_if<std::int64_t>(&item)) return *i;
+  if (const auto* d = std::get_if<double>(&item)) return *d;
+  return none;
+}
+
+}  // namespace
+
+void ObjectGraph::set_item(DictNode& dict, DictKey key, const Item& value) {
+  const std::size_t text =
+      std::holds_alternative<std::string>(key) ? std::get<std::string>(key).size() : 0;
+  const std::size_t before = dict.entries.size();
+  Node* node = node_of(value);
+  if (node && node->kind != NodeKind::kTensor) {
+    ++node->uses;
+    dict.nodes.insert_or_assign(key, static_cast<std::uint32_t>(std::get<NodeRef>(value).id));
+    dict.entries.insert_or_assign(std::move(key), none);
+  } else {
+    if (!dict.nodes.empty()) {
+      if (std::uint32_t* replaced = dict.nodes.find(key)) *replaced = DictNode::kReplaced;
+    }
+    Value plain = node ? Value(std::get<Tensor>(node->data)) : scalar_value(value);
+    dict.entries.insert_or_assign(std::move(key), std::move(plain));
+  }
+  if (dict.entries.size() > before) dict.key_bytes += text;
+}
+
+DictNode ObjectGraph::copy_entries(const DictNode& source) {
+  DictNode copy;
+  copy.entries = source.entries;
+  copy.nodes = source.nodes;
+  copy.key_bytes = source.key_bytes;
+  for (const auto& [key, id] : copy.nodes) {
+    if (id != DictNode::kReplaced) ++nodes_[id].uses;
+  }
+  return copy;
+}
+
 std::string ObjectGraph::type_name(const Item& item) const {
   if (std::holds_alternative<None>(item)) return "None";
   if (std::holds_alternative<bool>(item)) return "bool";
@@ -91,13 +133,17 @@ void ObjectGraph::measure(const Item& item, std::size_t depth) {
   node->visiting = true;
   std::uint64_t values = 1;
   std::uint64_t bytes = 0;
-  auto add = [&](const Item& child) {
-    values = saturating_add(values, 1);
+  // What a child's tree holds beyond the child itself.
+  auto add_below = [&](const Item& child) {
     const Node* child_node = node_of(child);
     if (!child_node) return;
     measure(child, depth + 1);
     values = saturating_add(values, child_node->tree_values - 1);
     bytes = saturating_add(bytes, child_node->tree_bytes);
+  };
+  auto add = [&](const Item& child) {
+    values = saturating_add(values, 1);
+    add_below(child);
   };
   switch (node->kind) {
     case NodeKind::kStr: bytes = node->str().size(); break;
@@ -109,10 +155,12 @@ void ObjectGraph::measure(const Item& item, std::size_t depth) {
       for (const Item& child : node->items()) add(child);
       break;
     case NodeKind::kDict: {
+      // Each entry is one value; those that are nodes add what their own trees hold.
       const DictNode& dict = node->dict();
-      for (const auto& [key, child] : dict.items) {
-        if (const auto* text = std::get_if<std::string>(&key)) bytes = saturating_add(bytes, text->size());
-        add(child);
+      values = saturating_add(values, dict.entries.size());
+      bytes = dict.key_bytes;
+      for (const auto& [key, id] : dict.nodes) {
+        if (id != DictNode::kReplaced) add_below(NodeRef{id});
       }
       if (dict.attributes) add(*dict.attributes);
       break;
@@ -196,11 +244,10 @@ Value ObjectGraph::convert_node(Node& node, bool move) {
     }
     case NodeKind::kDict: {
       auto& dict = node.dict();
-      Dict result;
-      result.reserve(dict.items.size());
+      Dict result = take(dict.entries);
       result.set_ordered_dict(dict.ordered);
-      for (auto& [key, child] : dict.items) {
-        result.insert_or_assign(move ? std::move(key) : key, convert(child, move));
+      for (const auto& [key, id] : dict.nodes) {
+        if (id != DictNode::kReplaced) *result.find(key) = convert(NodeRef{id}, move);
       }
       if (dict.attributes) {
         Value attributes = convert(*dict.attributes, move);

@@ -75,8 +75,21 @@ enum class NodeKind : std::uint8_t {
   kObject,   // salvage: an instance of an unknown class
 };
 
+// A dict, kept as much as it can be as the Dict it becomes: a state_dict of many
+// tensors is then built once, and its conversion is a move.
 struct DictNode {
-  mnemo::detail::OrderedMap<DictKey, Item> items;
+  inline static constexpr std::uint32_t kReplaced = 0xFFFFFFFF;
+
+  // Every entry, in order. A value that no later opcode can change and that costs no
+  // more to copy than to hold — None, a bool, an int, a float or a tensor — is stored as
+  // it will be in the result. Any other value is a node (a str, whose copies must be
+  // counted before they are made, or a container, which APPEND or SETITEMS may still
+  // change): its entry holds None until the conversion, and `nodes` names the node.
+  Dict entries;
+  // The node of each entry whose value is a node: its id, or kReplaced once a later
+  // SETITEM gave the key a plain value.
+  mnemo::detail::OrderedMap<DictKey, std::uint32_t> nodes;
+  std::uint64_t key_bytes = 0;         // of the str keys, for ObjectGraph's measuring
   bool ordered = false;                // collections.OrderedDict
   std::optional<Item> attributes;      // an OrderedDict's BUILD state
 };
@@ -202,6 +215,12 @@ class ObjectGraph {
   // Records that a container now holds `item` (shared nodes are copied, not moved, when
   // the graph becomes a Value).
   void add_use(const Item& item);
+
+  // dict[key] = value, as SETITEM does it: a new key goes at the end, an existing one
+  // keeps its place.
+  void set_item(DictNode& dict, DictKey key, const Item& value);
+  // A copy of `source`'s entries (not its attributes), as OrderedDict(source) makes.
+  DictNode copy_entries(const DictNode& source);
 
   // Python's word for the item's type, for messages: "str", "list", "OrderedDict",
   // "global 'os.system'", "object of class '__main__.Net'", ...

@@ -326,9 +326,7 @@ void Unpickler::set_items(DictNode& dict, std::span<const Item> items) {
                                   std::to_string(items.size()) + ") of keys and values");
   }
   for (std::size_t i = 0; i < items.size(); i += 2) {
-    DictKey key = dict_key(items[i]);
-    graph_.add_use(items[i + 1]);
-    dict.items.insert_or_assign(std::move(key), items[i + 1]);
+    graph_.set_item(dict, dict_key(items[i]), items[i + 1]);
   }
 }
 

@@ -310,6 +310,23 @@ TEST(UnpicklerRefusal, LimitsAreNamed) {
       throws_error([&] { run(billion_laughs()); }, ErrorCode::kLimit, {"kMaxPickleValues"}));
   EXPECT_TRUE(
       throws_error([&] { run(shared_text(2100)); }, ErrorCode::kLimit, {"kMaxPickleBytes"}));
+
+  // The same through dicts, whose plain values and keys are counted without a node each.
+  PickleBuilder dicts;  // 1000 lists of 1000 dicts of 1000 ints
+  dicts.proto().op(Op::kEmptyDict).mark();
+  for (int i = 0; i < 1000; ++i) dicts.binint2(static_cast<std::uint16_t>(i)).binint1(1);
+  dicts.op(Op::kSetItems).put(0).op(Op::kPop).mark();
+  for (int i = 0; i < 1000; ++i) dicts.get(0);
+  dicts.op(Op::kList).put(1).op(Op::kPop).mark();
+  for (int i = 0; i < 1000; ++i) dicts.get(1);
+  dicts.op(Op::kList).stop();
+  EXPECT_TRUE(throws_error([&] { run(dicts); }, ErrorCode::kLimit, {"kMaxPickleValues"}));
+  PickleBuilder keys;  // 2100 dicts keyed by one str of 1 MiB
+  keys.proto().op(Op::kEmptyDict).unicode(std::string(1 << 20, 'k')).none().op(Op::kSetItem);
+  keys.put(0).op(Op::kPop).mark();
+  for (int i = 0; i < 2100; ++i) keys.get(0);
+  keys.op(Op::kList).stop();
+  EXPECT_TRUE(throws_error([&] { run(keys); }, ErrorCode::kLimit, {"kMaxPickleBytes"}));
 }
 
 TEST(UnpicklerRefusal, MemoLimitAndFarIndices) {

@@ -128,6 +128,41 @@ TEST(Unpickler, MemoKeepsReferenceSemantics) {
   EXPECT_EQ(read(b).repr(), "{'a': [7], 'b': [7]}");
 }
 
+// A dict keeps plain values (scalars, tensors) as they will be in the result and
+// containers as objects that may still change: a SETITEM that swaps one kind for the
+// other keeps the key in its place, and the last value wins.
+TEST(Unpickler, SetItemReplacesAValueInItsPlace) {
+  PickleBuilder b;
+  b.proto().op(Op::kEmptyDict);
+  b.unicode("a").op(Op::kEmptyList).put(0).op(Op::kSetItem);  // a: the list
+  b.unicode("b").binint1(1).op(Op::kSetItem);
+  b.unicode("c").unicode("x").op(Op::kSetItem);
+  b.unicode("a").binint1(5).op(Op::kSetItem);  // the list gives way to an int
+  b.unicode("b").get(0).op(Op::kSetItem);      // the int gives way to the list
+  b.unicode("c").unicode("y").op(Op::kSetItem);
+  b.unicode("d").none().op(Op::kSetItem);
+  b.get(0).binint1(7).op(Op::kAppend).op(Op::kPop);  // seen wherever the list is
+  b.stop();
+  EXPECT_EQ(read(b).repr(), "{'a': 5, 'b': [7], 'c': 'y', 'd': None}");
+}
+
+// OrderedDict(d) copies d's entries, plain and container values alike; a list they
+// share stays one list.
+TEST(Unpickler, OrderedDictOfADictCopiesItsEntries) {
+  PickleBuilder b;
+  b.proto().mark();
+  b.op(Op::kEmptyDict).put(1);
+  b.unicode("x").op(Op::kEmptyList).put(0).op(Op::kSetItem);
+  b.unicode("y").binint1(2).op(Op::kSetItem);
+  b.global("collections", "OrderedDict").get(1).op(Op::kTuple1).op(Op::kReduce);
+  b.unicode("z").binint1(3).op(Op::kSetItem);  // the copy only
+  b.get(0).binint1(7).op(Op::kAppend).op(Op::kPop);
+  b.op(Op::kList).stop();
+  const Value v = read(b);
+  EXPECT_EQ(v.repr(), "[{'x': [7], 'y': 2}, OrderedDict([('x', [7]), ('y', 2), ('z', 3)])]");
+  EXPECT_TRUE(v[1].as_dict().is_ordered_dict());
+}
+
 TEST(Unpickler, ProtocolFourPickleWithFramesFromPython) {
   // pickle.dumps({'a': [1, 'b', b'c'], 'x': (1.5,)}, protocol=4) in CPython 3.11.
   const auto data = from_hex(
