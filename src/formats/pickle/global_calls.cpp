@@ -76,10 +76,10 @@ class Args {
     return *value;
   }
 
-  const std::string& str_at(std::size_t i, std::string_view name) const {
-    const Node* node = graph_.node_of(items_[i], NodeKind::kStr);
-    if (!node) fail_type(i, name, "a str");
-    return node->str();
+  std::string_view str_at(std::size_t i, std::string_view name) const {
+    const std::optional<std::string_view> text = graph_.str_of(items_[i]);
+    if (!text) fail_type(i, name, "a str");
+    return *text;
   }
 
   // A tuple (torch.Size included) of ints.
@@ -326,8 +326,9 @@ Item make_bytes(ObjectGraph& graph, const Args& args, std::uint64_t offset) {
 // point below 256 to one byte).
 Item encode(ObjectGraph& graph, const Args& args, std::uint64_t offset) {
   args.expect_count(1, 2);
-  const std::string& text = args.str_at(0, "obj");
-  const std::string encoding = args.size() == 2 ? args.str_at(1, "encoding") : "utf-8";
+  const std::string_view text = args.str_at(0, "obj");
+  const std::string_view encoding =
+      args.size() == 2 ? args.str_at(1, "encoding") : std::string_view("utf-8");
   Bytes bytes;
   if (encoding == "latin1" || encoding == "latin-1" || encoding == "iso-8859-1") {
     bytes.reserve(text.size());
@@ -345,7 +346,8 @@ Item encode(ObjectGraph& graph, const Args& args, std::uint64_t offset) {
   } else if (encoding == "utf-8" || encoding == "utf8") {
     bytes.assign(text.begin(), text.end());
   } else {
-    args.fail(ErrorCode::kUnsupported, args.callee() + ": encoding '" + encoding + "' is not supported");
+    args.fail(ErrorCode::kUnsupported,
+              args.callee() + ": encoding '" + std::string(encoding) + "' is not supported");
   }
   return graph.add(NodeKind::kBytes, offset, std::move(bytes));
 }
@@ -353,7 +355,7 @@ Item encode(ObjectGraph& graph, const Args& args, std::uint64_t offset) {
 // torch.device('cuda', 0), torch.device('cuda:0'): its location tag as a str.
 Item make_device(ObjectGraph& graph, const Args& args, std::uint64_t offset) {
   args.expect_count(1, 2);
-  std::string tag = args.str_at(0, "type");
+  std::string tag(args.str_at(0, "type"));
   if (args.size() == 2 && !std::holds_alternative<None>(args[1])) {
     const std::int64_t index = args.int_at(1, "index");
     if (index < 0) args.fail(ErrorCode::kCorrupt, args.callee() + ": a negative device index");
@@ -372,8 +374,8 @@ Item make_dict(ObjectGraph& graph, const Context& context, const Args& args, boo
     DictKey key;
     if (const auto* i = std::get_if<std::int64_t>(&key_item)) {
       key = *i;
-    } else if (const Node* node = graph.node_of(key_item, NodeKind::kStr)) {
-      key = node->str();
+    } else if (const std::optional<std::string_view> text = graph.str_of(key_item)) {
+      key = std::string(*text);
     } else {
       context.fail(ErrorCode::kUnsupported, offset,
                    "a dict key of type " + graph.type_name(key_item) + " (only str and int keys are)");
@@ -561,17 +563,18 @@ Item load_persistent(ObjectGraph& graph, const Context& context, const Item& pid
                      const StorageLoader& load_storage, std::uint64_t offset) {
   const Node* tuple = graph.node_of(pid, NodeKind::kTuple);
   const Items* items = tuple ? &tuple->items() : nullptr;
-  const Node* tag = items && !items->empty() ? graph.node_of((*items)[0], NodeKind::kStr) : nullptr;
+  const std::optional<std::string_view> tag =
+      items && !items->empty() ? graph.str_of((*items)[0]) : std::nullopt;
   if (!tag) {
     context.fail(ErrorCode::kCorrupt, offset,
                  "a persistent id must be a tuple ('storage', ...), got " +
                      with_article(graph.type_name(pid)));
   }
-  const std::string& kind = tag->str();
+  const std::string_view kind = *tag;
   std::string built;
   std::string_view callee = "persistent id ('storage', ...)";
   if (kind != kStoragePidTag) {
-    built = "persistent id ('" + kind + "', ...)";
+    built = "persistent id ('" + std::string(kind) + "', ...)";
     callee = built;
   }
   const Args args(graph, context, callee, *items, offset);
@@ -588,7 +591,8 @@ Item load_persistent(ObjectGraph& graph, const Context& context, const Item& pid
                  "its tensors");
   }
   if (kind != kStoragePidTag) {
-    context.fail(ErrorCode::kUnsupported, offset, "a persistent id of kind '" + kind + "'");
+    context.fail(ErrorCode::kUnsupported, offset,
+                 "a persistent id of kind '" + std::string(kind) + "'");
   }
   args.expect_count(5, 6);
   const Node* cls = graph.node_of((*items)[1], NodeKind::kGlobal);
@@ -628,7 +632,7 @@ Item load_persistent(ObjectGraph& graph, const Context& context, const Item& pid
     const auto* view_items = view ? &view->items() : nullptr;
     if (!view_items || view_items->size() != 3) args.fail_type(5, "view_metadata", "None or a 3-tuple");
     const Args view_args(graph, context, "storage view", *view_items, offset);
-    const std::string& view_key = view_args.str_at(0, "view_key");
+    const std::string view_key(view_args.str_at(0, "view_key"));
     const std::int64_t view_offset = view_args.int_at(1, "offset");
     const std::int64_t view_size = view_args.int_at(2, "size");
     if (view_offset < 0 || view_size < 0 || view_offset > ref.numel ||

@@ -26,6 +26,13 @@ Node* ObjectGraph::node_of(const Item& item, NodeKind kind) {
   return node && node->kind == kind ? node : nullptr;
 }
 
+std::optional<std::string_view> ObjectGraph::str_of(const Item& item) const {
+  if (const auto* ref = std::get_if<TextRef>(&item)) return text(*ref);
+  const Node* node = node_of(item);
+  if (node && node->kind == NodeKind::kStr) return node->str();
+  return std::nullopt;
+}
+
 void ObjectGraph::add_use(const Item& item) {
   if (Node* node = node_of(item)) ++node->uses;
 }
@@ -43,37 +50,36 @@ Value scalar_value(const Item& item) {
 }  // namespace
 
 void ObjectGraph::set_item(DictNode& dict, DictKey key, const Item& value) {
-  const std::size_t text =
+  const std::size_t key_text =
       std::holds_alternative<std::string>(key) ? std::get<std::string>(key).size() : 0;
   const std::size_t before = dict.entries.size();
   Node* node = node_of(value);
-  if (node && node->kind != NodeKind::kTensor) {
-    ++node->uses;
-    dict.nodes.insert_or_assign(key, static_cast<std::uint32_t>(std::get<NodeRef>(value).id));
+  if (std::holds_alternative<TextRef>(value) || (node && node->kind != NodeKind::kTensor)) {
+    if (node) ++node->uses;
+    dict.pending.insert_or_assign(key, value);
     dict.entries.insert_or_assign(std::move(key), none);
   } else {
-    if (!dict.nodes.empty()) {
-      if (std::uint32_t* replaced = dict.nodes.find(key)) *replaced = DictNode::kReplaced;
+    if (!dict.pending.empty()) {
+      if (Item* waiting = dict.pending.find(key)) *waiting = none;
     }
     Value plain = node ? Value(std::get<Tensor>(node->data)) : scalar_value(value);
     dict.entries.insert_or_assign(std::move(key), std::move(plain));
   }
-  if (dict.entries.size() > before) dict.key_bytes += text;
+  if (dict.entries.size() > before) dict.key_bytes += key_text;
 }
 
 DictNode ObjectGraph::copy_entries(const DictNode& source) {
   DictNode copy;
   copy.entries = source.entries;
-  copy.nodes = source.nodes;
+  copy.pending = source.pending;
   copy.key_bytes = source.key_bytes;
-  for (const auto& [key, id] : copy.nodes) {
-    if (id != DictNode::kReplaced) ++nodes_[id].uses;
-  }
+  for (const auto& [key, value] : copy.pending) add_use(value);
   return copy;
 }
 
 std::string ObjectGraph::type_name(const Item& item) const {
   if (std::holds_alternative<None>(item)) return "None";
+  if (std::holds_alternative<TextRef>(item)) return "str";
   if (std::holds_alternative<bool>(item)) return "bool";
   if (std::holds_alternative<std::int64_t>(item)) return "int";
   if (std::holds_alternative<double>(item)) return "float";
@@ -135,6 +141,7 @@ void ObjectGraph::measure(const Item& item, std::size_t depth) {
   std::uint64_t bytes = 0;
   // What a child's tree holds beyond the child itself.
   auto add_below = [&](const Item& child) {
+    if (const auto* ref = std::get_if<TextRef>(&child)) bytes = saturating_add(bytes, ref->size);
     const Node* child_node = node_of(child);
     if (!child_node) return;
     measure(child, depth + 1);
@@ -159,9 +166,7 @@ void ObjectGraph::measure(const Item& item, std::size_t depth) {
       const DictNode& dict = node->dict();
       values = saturating_add(values, dict.entries.size());
       bytes = dict.key_bytes;
-      for (const auto& [key, id] : dict.nodes) {
-        if (id != DictNode::kReplaced) add_below(NodeRef{id});
-      }
+      for (const auto& [key, value] : dict.pending) add_below(value);
       if (dict.attributes) add(*dict.attributes);
       break;
     }
@@ -206,6 +211,7 @@ Value ObjectGraph::convert(const Item& item, bool may_move) {
   if (const auto* i = std::get_if<std::int64_t>(&item)) return *i;
   if (const auto* d = std::get_if<double>(&item)) return *d;
   if (std::holds_alternative<None>(item)) return none;
+  if (const auto* ref = std::get_if<TextRef>(&item)) return std::string(text(*ref));
   Node& node = *node_of(item);
   // A node that only one container holds may give its contents away, unless an
   // enclosing container is itself being copied.
@@ -246,8 +252,8 @@ Value ObjectGraph::convert_node(Node& node, bool move) {
       auto& dict = node.dict();
       Dict result = take(dict.entries);
       result.set_ordered_dict(dict.ordered);
-      for (const auto& [key, id] : dict.nodes) {
-        if (id != DictNode::kReplaced) *result.find(key) = convert(NodeRef{id}, move);
+      for (const auto& [key, value] : dict.pending) {
+        if (!std::holds_alternative<None>(value)) *result.find(key) = convert(value, move);
       }
       if (dict.attributes) {
         Value attributes = convert(*dict.attributes, move);

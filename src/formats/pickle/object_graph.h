@@ -3,10 +3,10 @@
 // Pickle objects have reference semantics: the memo hands out the same list or dict
 // again (BINGET), and APPEND, SETITEM and BUILD change an object that the memo and other
 // containers already hold. Value has value semantics, so the reader first builds a graph
-// of nodes — containers hold Items, which are small scalars inline or references to
-// nodes — and converts it to a Value once, at STOP (ObjectGraph::to_value). That
-// conversion is where sharing becomes copying, so before it allocates anything it
-// measures what it would produce: depth (kMaxPickleDepth), the number of values and the
+// of nodes — containers hold Items, which are small scalars inline, strs that lie in
+// the pickle's bytes, or references to nodes — and converts it to a Value once, at STOP
+// (ObjectGraph::to_value). That conversion is where sharing becomes copying, so before it allocates
+// anything it measures what it would produce: depth (kMaxPickleDepth), the number of values and the
 // bytes of str and bytes, with shared objects counted once per reference (a "billion
 // laughs" pickle of nested BINGETs is refused here), and cycles, which a Value cannot
 // hold.
@@ -22,6 +22,7 @@
 #include <memory_resource>
 #include <new>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -54,20 +55,28 @@ struct NodeRef {
   std::uint32_t id;
 };
 
-// A stack, memo or container slot: a scalar inline, or a node.
-using Item = std::variant<None, bool, std::int64_t, double, NodeRef>;
+// A str whose UTF-8 text lies as it is in the pickle (BINUNICODE and its kin): where.
+// It costs no node and no copy until the result is built. (A pickle is at most
+// kMaxPickleBytes, which 32 bits reach.)
+struct TextRef {
+  std::uint32_t offset;
+  std::uint32_t size;
+};
+
+// A stack, memo or container slot: a scalar inline, a str in the pickle, or a node.
+using Item = std::variant<None, bool, std::int64_t, double, NodeRef, TextRef>;
 
 // The items of a list, set or tuple. Made by ObjectGraph::new_items, they live in the
 // graph's arena and are freed with it: a tuple costs no heap allocation of its own.
 using Items = std::pmr::vector<Item>;
 
 enum class NodeKind : std::uint8_t {
-  kStr,
+  kStr,  // a str whose text is not in the pickle as it is (latin-1, or built by a call)
   kBytes,
-  kBigInt,   // wider than 64 bits (narrower ones are inline int64)
+  kBigInt,  // wider than 64 bits (narrower ones are inline int64)
   kTensor,
   kList,
-  kSet,      // set and frozenset: read as a list
+  kSet,  // set and frozenset: read as a list
   kTuple,
   kDict,
   kGlobal,   // a table entry, or (salvage) the name of an unknown class or function
@@ -78,17 +87,15 @@ enum class NodeKind : std::uint8_t {
 // A dict, kept as much as it can be as the Dict it becomes: a state_dict of many
 // tensors is then built once, and its conversion is a move.
 struct DictNode {
-  inline static constexpr std::uint32_t kReplaced = 0xFFFFFFFF;
-
   // Every entry, in order. A value that no later opcode can change and that costs no
   // more to copy than to hold — None, a bool, an int, a float or a tensor — is stored as
-  // it will be in the result. Any other value is a node (a str, whose copies must be
-  // counted before they are made, or a container, which APPEND or SETITEMS may still
-  // change): its entry holds None until the conversion, and `nodes` names the node.
+  // it will be in the result. Any other value (a str, whose copies must be counted
+  // before they are made, or a container, which APPEND or SETITEMS may still change)
+  // waits in `pending`, its entry holding None until the conversion.
   Dict entries;
-  // The node of each entry whose value is a node: its id, or kReplaced once a later
-  // SETITEM gave the key a plain value.
-  mnemo::detail::OrderedMap<DictKey, std::uint32_t> nodes;
+  // The value of each entry that waits; None once a later SETITEM gave the key a plain
+  // value (a plain value never waits).
+  mnemo::detail::OrderedMap<DictKey, Item> pending;
   std::uint64_t key_bytes = 0;         // of the str keys, for ObjectGraph's measuring
   bool ordered = false;                // collections.OrderedDict
   std::optional<Item> attributes;      // an OrderedDict's BUILD state
@@ -181,7 +188,9 @@ class NodeArena {
 
 class ObjectGraph {
  public:
-  explicit ObjectGraph(const Context& context) : context_(context) {}
+  // `pickle`: the bytes that TextRefs point into.
+  ObjectGraph(const Context& context, std::span<const std::byte> pickle)
+      : context_(context), pickle_(pickle) {}
 
   template <class T>
   NodeRef add(NodeKind kind, std::uint64_t offset, T&& data) {
@@ -211,6 +220,12 @@ class ObjectGraph {
   const Node* node_of(const Item& item) const;
   // The node when the item is one of `kind`, else nullptr.
   Node* node_of(const Item& item, NodeKind kind);
+  // The text of a str, whether in the pickle or in a node; nullopt for anything else.
+  // The view lives as long as the graph.
+  std::optional<std::string_view> str_of(const Item& item) const;
+  std::string_view text(TextRef ref) const {
+    return {reinterpret_cast<const char*>(pickle_.data()) + ref.offset, ref.size};
+  }
 
   // Records that a container now holds `item` (shared nodes are copied, not moved, when
   // the graph becomes a Value).
@@ -241,6 +256,7 @@ class ObjectGraph {
   Value convert_node(Node& node, bool may_move);
 
   const Context& context_;
+  std::span<const std::byte> pickle_;
   // Memory for Items and boxed payloads, released at once when the graph goes; declared
   // before nodes_, so that it outlives them.
   std::pmr::monotonic_buffer_resource arena_;

@@ -53,7 +53,6 @@ class Cursor {
 
   // A str: BINUNICODE or SHORT_BINUNICODE and its BINPUT, or a BINGET.
   bool str(StrOperand& operand) {
-    operand.offset = pos();
     operand.text = {};
     operand.fetched = kNoMemo;
     operand.put = kNoMemo;

@@ -34,7 +34,6 @@ struct StrOperand {
   std::string_view text;          // when fetched == kNoMemo
   std::size_t fetched = kNoMemo;  // the BINGET's index
   std::size_t put = kNoMemo;      // the BINPUT's index after new text
-  std::uint64_t offset = 0;       // where its opcode starts
 };
 
 // An int tuple of up to 8 items (a higher rank takes the general path), memoised at

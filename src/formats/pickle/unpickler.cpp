@@ -92,7 +92,7 @@ class Unpickler {
       : data_(data),
         load_storage_(load_storage),
         context_{options.origin, options.salvage},
-        graph_(context_),
+        graph_(context_, data),
         fast_tensors_(options.fast_tensors) {}
 
   UnpickleResult run();
@@ -120,6 +120,12 @@ class Unpickler {
 
   // --- objects --------------------------------------------------------------------------
   Item str(std::string text) { return graph_.add(NodeKind::kStr, op_offset_, std::move(text)); }
+  // A str whose text is `text`, a view into the pickle's bytes.
+  detail::TextRef text_ref(std::string_view text) const {
+    return {
+        static_cast<std::uint32_t>(reinterpret_cast<const std::byte*>(text.data()) - data_.data()),
+        static_cast<std::uint32_t>(text.size())};
+  }
   Item unicode(std::string_view utf8);
   Item integer(std::string_view le_bytes);
   Item container(NodeKind kind, detail::Items items);
@@ -258,7 +264,7 @@ Item Unpickler::unicode(std::string_view utf8) {
       fail(ErrorCode::kUnsupported,
            std::string(op_name_) + " holds a lone surrogate, which a UTF-8 str cannot hold");
   }
-  return str(std::string(utf8));
+  return text_ref(utf8);
 }
 
 Item Unpickler::integer(std::string_view le_bytes) {
@@ -313,9 +319,7 @@ Node& Unpickler::target(NodeKind kind, std::string_view what) {
 
 DictKey Unpickler::dict_key(const Item& key) {
   if (const auto* i = std::get_if<std::int64_t>(&key)) return *i;
-  if (const Node* node = graph_.node_of(key); node && node->kind == NodeKind::kStr) {
-    return node->str();
-  }
+  if (const std::optional<std::string_view> text = graph_.str_of(key)) return std::string(*text);
   fail(ErrorCode::kUnsupported, "a dict key of type " + graph_.type_name(key) +
                                     " (mnemo's dicts have str or int keys)");
 }
@@ -385,9 +389,8 @@ const Node* Unpickler::fetched_node(std::size_t index, NodeKind kind) {
 
 std::optional<std::string_view> Unpickler::pattern_str(const detail::StrOperand& operand) {
   if (operand.fetched != detail::kNoMemo) {
-    const Node* node = fetched_node(operand.fetched, NodeKind::kStr);
-    if (!node) return std::nullopt;
-    return node->str();
+    if (operand.fetched >= memo_.size()) return std::nullopt;
+    return graph_.str_of(memo_[operand.fetched]);
   }
   if (operand.text.size() > limits::kMaxStringBytes || check_utf8(operand.text) != Utf8::kValid) {
     return std::nullopt;
@@ -460,13 +463,9 @@ bool Unpickler::read_tensor_pattern() {
   if (p.requires_grad) tensor.set_requires_grad(true);
 
   // Commit: the memo entries in order, the strs as the general path makes them.
-  auto str_item = [&](const detail::StrOperand& operand, std::string_view text) {
-    if (operand.put == detail::kNoMemo) return;
-    memo_.push_back(graph_.add(NodeKind::kStr, operand.offset, std::string(text)));
-  };
-  str_item(p.tag, *tag);
-  str_item(p.key, *key);
-  str_item(p.location, *location);
+  for (const detail::StrOperand* operand : {&p.tag, &p.key, &p.location}) {
+    if (operand->put != detail::kNoMemo) memo_.push_back(text_ref(operand->text));
+  }
   if (!placeholder_)
     placeholder_ = graph_.add(NodeKind::kTuple, p.reduce_offset, graph_.new_items());
   for (const std::size_t put : skipped) {
@@ -597,7 +596,11 @@ void Unpickler::step(std::uint8_t byte) {
       // A Python 2 str: torch.load decodes it as UTF-8; bytes that are not UTF-8 are
       // read as latin-1, one code point per byte.
       const std::string_view raw = bytes(n);
-      push(str(check_utf8(raw) == Utf8::kValid ? std::string(raw) : latin1_to_utf8(raw)));
+      if (check_utf8(raw) == Utf8::kValid) {
+        push(text_ref(raw));
+      } else {
+        push(str(latin1_to_utf8(raw)));
+      }
       return;
     }
     case Op::kShortBinBytes:
@@ -696,14 +699,13 @@ void Unpickler::step(std::uint8_t byte) {
     case Op::kStackGlobal: {
       const Item name = pop();
       const Item module = pop();
-      const Node* name_node = graph_.node_of(name, NodeKind::kStr);
-      const Node* module_node = graph_.node_of(module, NodeKind::kStr);
-      if (!name_node || !module_node) {
+      const std::optional<std::string_view> name_text = graph_.str_of(name);
+      const std::optional<std::string_view> module_text = graph_.str_of(module);
+      if (!name_text || !module_text) {
         fail(ErrorCode::kCorrupt, "STACK_GLOBAL needs two str, got " + graph_.type_name(module) +
                                       " and " + graph_.type_name(name));
       }
-      push(resolve_global(module_node->str(),
-                          name_node->str()));
+      push(resolve_global(*module_text, *name_text));
       return;
     }
     case Op::kReduce: {

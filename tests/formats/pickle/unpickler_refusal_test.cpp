@@ -327,6 +327,11 @@ TEST(UnpicklerRefusal, LimitsAreNamed) {
   for (int i = 0; i < 2100; ++i) keys.get(0);
   keys.op(Op::kList).stop();
   EXPECT_TRUE(throws_error([&] { run(keys); }, ErrorCode::kLimit, {"kMaxPickleBytes"}));
+  PickleBuilder values;  // one dict whose 2100 values are one str of 1 MiB
+  values.proto().unicode(std::string(1 << 20, 'v')).put(0).op(Op::kPop).op(Op::kEmptyDict).mark();
+  for (int i = 0; i < 2100; ++i) values.binint2(static_cast<std::uint16_t>(i)).get(0);
+  values.op(Op::kSetItems).stop();
+  EXPECT_TRUE(throws_error([&] { run(values); }, ErrorCode::kLimit, {"kMaxPickleBytes"}));
 }
 
 TEST(UnpicklerRefusal, MemoLimitAndFarIndices) {
