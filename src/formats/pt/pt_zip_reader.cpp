@@ -1,6 +1,7 @@
 #include "formats/pt/pt_zip_reader.h"
 
 #include <charconv>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -149,7 +150,14 @@ bool is_big_endian(const Archive& archive) {
        "\", expected \"little\" or \"big\"");
 }
 
-std::vector<std::byte> read_pickle(const Archive& archive) {
+// data.pkl's bytes, not zeroed before they are read.
+struct PickleBytes {
+  std::unique_ptr<std::byte[]> data;
+  std::size_t size = 0;
+  std::span<const std::byte> span() const { return {data.get(), size}; }
+};
+
+PickleBytes read_pickle(const Archive& archive) {
   // torch.load tells TorchScript archives apart the same way: torch.save never writes
   // constants.pkl.
   if (archive.find("constants.pkl")) {
@@ -163,8 +171,8 @@ std::vector<std::byte> read_pickle(const Archive& archive) {
     fail(ErrorCode::kLimit, archive.describe("data.pkl"), " has ", entry->size,
          " bytes, more than the limit of ", limits::kMaxPickleBytes, " (kMaxPickleBytes)");
   }
-  std::vector<std::byte> bytes(entry->size);
-  archive.zip().read(*entry, bytes, /*verify_crc=*/true);
+  PickleBytes bytes{std::make_unique_for_overwrite<std::byte[]>(entry->size), entry->size};
+  archive.zip().read(*entry, std::span(bytes.data.get(), bytes.size), /*verify_crc=*/true);
   return bytes;
 }
 
@@ -182,7 +190,12 @@ class StorageTable {
         verify_crc_(options.verify_crc.value_or(!options.mmap)),
         loaded_(archive.zip().entries().size(), kNotLoaded),
         pool_(small_record_bytes(archive.zip())),
-        mapped_(options.mmap ? source.storage() : Storage()) {}
+        mapped_(options.mmap ? source.storage() : Storage()) {
+    // A storage per record at most: no reallocation while the pickle names them.
+    const std::size_t records = archive.zip().entries().size();
+    storages_.reserve(records);
+    if (!options.mmap) pending_.reserve(records);
+  }
 
   Storage load(const pickle::StorageRef& ref) {
     const zip::Entry* entry = archive_.find_data(ref.key);
@@ -315,17 +328,17 @@ Value read_zip(const io::ByteSource& source, const LoadOptions& options) {
   Archive archive(source);
   check_version(archive);
   const bool big_endian = is_big_endian(archive);
-  const std::vector<std::byte> pickle_bytes = read_pickle(archive);
+  const PickleBytes pickle_bytes = read_pickle(archive);
 
   StorageTable storages(archive, source, options, big_endian);
   pickle::UnpickleOptions unpickle_options{
       .salvage = options.salvage, .origin = archive.describe("data.pkl")};
   pickle::UnpickleResult result = pickle::unpickle(
-      pickle_bytes, [&](const pickle::StorageRef& ref) { return storages.load(ref); },
+      pickle_bytes.span(), [&](const pickle::StorageRef& ref) { return storages.load(ref); },
       unpickle_options);
-  if (result.bytes_read != pickle_bytes.size()) {
+  if (result.bytes_read != pickle_bytes.size) {
     fail(ErrorCode::kCorrupt, archive.describe("data.pkl"), " has ",
-         pickle_bytes.size() - result.bytes_read, " bytes after its STOP opcode at byte ",
+         pickle_bytes.size - result.bytes_read, " bytes after its STOP opcode at byte ",
          result.bytes_read - 1);
   }
   storages.fill();
