@@ -1,5 +1,6 @@
 #include "formats/pickle/unpickler.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <optional>
@@ -89,10 +90,11 @@ class Unpickler {
  public:
   Unpickler(std::span<const std::byte> data, const StorageLoader& load_storage,
             const UnpickleOptions& options)
-      : data_(data),
+      : data_(data.first(std::min<std::size_t>(data.size(), limits::kMaxPickleBytes))),
+        clamped_(data.size() > limits::kMaxPickleBytes),
         load_storage_(load_storage),
         context_{options.origin, options.salvage},
-        graph_(context_, data),
+        graph_(context_, data_),
         fast_tensors_(options.fast_tensors) {}
 
   UnpickleResult run();
@@ -109,6 +111,15 @@ class Unpickler {
   std::string_view line();
   [[noreturn]] void fail(ErrorCode code, const std::string& what, std::string_view tail = {}) const {
     context_.fail(code, op_offset_, what, tail);
+  }
+  // The pickle needs bytes past the end of data_: it is truncated, or, where data_ was
+  // cut at kMaxPickleBytes, longer than the limit.
+  [[noreturn]] void fail_short(const std::string& what, std::string_view tail = {}) const {
+    if (clamped_) {
+      fail(ErrorCode::kLimit, "the pickle runs past " + std::to_string(limits::kMaxPickleBytes) +
+                                  " bytes (limit kMaxPickleBytes)");
+    }
+    fail(ErrorCode::kCorrupt, what, tail);
   }
 
   // --- the stack ------------------------------------------------------------------------
@@ -151,7 +162,10 @@ class Unpickler {
 
   void step(std::uint8_t byte);
 
+  // The bytes the pickle may use: those given, up to kMaxPickleBytes. (The legacy format
+  // hands over the rest of the file, in which the pickle is followed by storages.)
   std::span<const std::byte> data_;
+  bool clamped_;
   const StorageLoader& load_storage_;
   detail::Context context_;
   detail::ObjectGraph graph_;
@@ -179,9 +193,8 @@ struct PlaceholderFetched {};
 const std::byte* Unpickler::take(std::uint64_t n) {
   const std::size_t remaining = data_.size() - pos_;
   if (n > remaining) {
-    fail(ErrorCode::kCorrupt, "truncated pickle: " + std::string(op_name_) + " needs " +
-                                  std::to_string(n) + " more bytes, " +
-                                  std::to_string(remaining) + " remain, for the opcode");
+    fail_short("truncated pickle: " + std::string(op_name_) + " needs " + std::to_string(n) +
+               " more bytes, " + std::to_string(remaining) + " remain, for the opcode");
   }
   const std::byte* p = data_.data() + pos_;
   pos_ += static_cast<std::size_t>(n);
@@ -209,9 +222,8 @@ std::string_view Unpickler::line() {
   const std::size_t remaining = data_.size() - pos_;
   const void* newline = std::memchr(data_.data() + pos_, '\n', remaining);
   if (!newline) {
-    fail(ErrorCode::kCorrupt, "truncated pickle: " + std::string(op_name_) +
-                                  " has no end of line in the " + std::to_string(remaining) +
-                                  " bytes that remain, for the opcode");
+    fail_short("truncated pickle: " + std::string(op_name_) + " has no end of line in the " +
+               std::to_string(remaining) + " bytes that remain, for the opcode");
   }
   const std::size_t length = static_cast<const std::byte*>(newline) - (data_.data() + pos_);
   std::string_view text = bytes(length);
@@ -479,16 +491,11 @@ bool Unpickler::read_tensor_pattern() {
 }
 
 UnpickleResult Unpickler::run() {
-  if (data_.size() > limits::kMaxPickleBytes) {
-    context_.fail(ErrorCode::kLimit, 0,
-                  "a pickle of " + std::to_string(data_.size()) + " bytes exceeds the limit of " +
-                      std::to_string(limits::kMaxPickleBytes) + " (kMaxPickleBytes); it starts");
-  }
   while (!stopped_) {
     op_offset_ = pos_;
     op_name_ = "the next opcode";
     if (pos_ >= data_.size()) {
-      fail(ErrorCode::kCorrupt, "truncated pickle: it ends without STOP", ", where the next opcode belongs");
+      fail_short("truncated pickle: it ends without STOP", ", where the next opcode belongs");
     }
     const auto byte = static_cast<std::uint8_t>(data_[pos_++]);
     step(byte);
@@ -528,8 +535,8 @@ void Unpickler::step(std::uint8_t byte) {
       // A hint for buffered readers; the frame must lie within the data.
       const std::uint64_t length = uint_le(8);
       if (length > data_.size() - pos_) {
-        fail(ErrorCode::kCorrupt, "truncated pickle: FRAME of " + std::to_string(length) +
-                                      " bytes, " + std::to_string(data_.size() - pos_) + " remain");
+        fail_short("truncated pickle: FRAME of " + std::to_string(length) + " bytes, " +
+                   std::to_string(data_.size() - pos_) + " remain");
       }
       return;
     }

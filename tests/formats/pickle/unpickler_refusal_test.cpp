@@ -4,7 +4,11 @@
 // mnemo::Error, never a crash.
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <filesystem>
+#include <span>
 #include <string>
 
 #include "formats/pickle/pickle_test_util.h"
@@ -332,6 +336,34 @@ TEST(UnpicklerRefusal, LimitsAreNamed) {
   for (int i = 0; i < 2100; ++i) values.binint2(static_cast<std::uint16_t>(i)).get(0);
   values.op(Op::kSetItems).stop();
   EXPECT_TRUE(throws_error([&] { run(values); }, ErrorCode::kLimit, {"kMaxPickleBytes"}));
+}
+
+// The legacy format hands the unpickler the rest of the file: a pickle followed by
+// more than kMaxPickleBytes of storages is read, and one that would need bytes past the
+// limit is refused as over it, not as truncated.
+TEST(UnpicklerRefusal, BytesPastThePickleMayExceedTheLimit) {
+  const std::size_t size = limits::kMaxPickleBytes + 4096;
+  void* memory = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(memory, MAP_FAILED);
+  const std::span<std::byte> bytes(static_cast<std::byte*>(memory), size);
+  auto write = [&](const PickleBuilder& b) { std::ranges::copy(b.span(), bytes.begin()); };
+
+  PickleBuilder small;
+  small.proto().unicode("model").stop();
+  write(small);
+  const UnpickleResult result = unpickle(bytes, {});
+  EXPECT_EQ(result.value.as_string(), "model");
+  EXPECT_EQ(result.bytes_read, small.span().size());
+
+  PickleBuilder framed;  // a FRAME that ends past the limit
+  framed.proto(4).op(Op::kFrame).le(limits::kMaxPickleBytes, 8);
+  write(framed);
+  EXPECT_TRUE(throws_error([&] { unpickle(bytes, {}); }, ErrorCode::kLimit,
+                           {"the pickle runs past 2147483648 bytes", "kMaxPickleBytes"}));
+  EXPECT_TRUE(throws_error([&] { run(framed); }, ErrorCode::kCorrupt,
+                           {"truncated pickle: FRAME of 2147483648 bytes"}));
+  ::munmap(memory, size);
 }
 
 TEST(UnpicklerRefusal, MemoLimitAndFarIndices) {
