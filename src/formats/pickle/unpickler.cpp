@@ -113,14 +113,10 @@ class Unpickler {
     context_.fail(code, op_offset_, what, tail);
   }
   // The pickle needs bytes past the end of data_: it is truncated, or, where data_ was
-  // cut at kMaxPickleBytes, longer than the limit.
-  [[noreturn]] void fail_short(const std::string& what, std::string_view tail = {}) const {
-    if (clamped_) {
-      fail(ErrorCode::kLimit, "the pickle runs past " + std::to_string(limits::kMaxPickleBytes) +
-                                  " bytes (limit kMaxPickleBytes)");
-    }
-    fail(ErrorCode::kCorrupt, what, tail);
-  }
+  // cut at kMaxPickleBytes, longer than the limit. Cold, so that the readers of operands
+  // that call it stay small.
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_short(const std::string& what,
+                                                         std::string_view tail = {}) const;
 
   // --- the stack ------------------------------------------------------------------------
   void push(Item item);
@@ -160,7 +156,8 @@ class Unpickler {
   // it (nullopt when either fails).
   std::optional<std::string_view> pattern_str(const detail::StrOperand& operand);
 
-  void step(std::uint8_t byte);
+  // Called once, from run()'s loop: inlined there, it costs no call per opcode.
+  [[gnu::always_inline]] inline void step(std::uint8_t byte);
 
   // The bytes the pickle may use: those given, up to kMaxPickleBytes. (The legacy format
   // hands over the rest of the file, in which the pickle is followed by storages.)
@@ -189,6 +186,14 @@ class Unpickler {
 
 // Thrown when a pickle fetches a placeholder.
 struct PlaceholderFetched {};
+
+void Unpickler::fail_short(const std::string& what, std::string_view tail) const {
+  if (clamped_) {
+    fail(ErrorCode::kLimit, "the pickle runs past " + std::to_string(limits::kMaxPickleBytes) +
+                                " bytes (limit kMaxPickleBytes)");
+  }
+  fail(ErrorCode::kCorrupt, what, tail);
+}
 
 const std::byte* Unpickler::take(std::uint64_t n) {
   const std::size_t remaining = data_.size() - pos_;
