@@ -162,7 +162,7 @@ void ObjectGraph::measure(const Item& item, std::size_t depth) {
       for (const Item& child : node->items()) add(child);
       break;
     case NodeKind::kDict: {
-      // Each entry is one value; those that are nodes add what their own trees hold.
+      // Each entry is one value; those that wait add what they hold beyond that.
       const DictNode& dict = node->dict();
       values = saturating_add(values, dict.entries.size());
       bytes = dict.key_bytes;

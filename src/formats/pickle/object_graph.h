@@ -5,11 +5,11 @@
 // containers already hold. Value has value semantics, so the reader first builds a graph
 // of nodes — containers hold Items, which are small scalars inline, strs that lie in
 // the pickle's bytes, or references to nodes — and converts it to a Value once, at STOP
-// (ObjectGraph::to_value). That conversion is where sharing becomes copying, so before it allocates
-// anything it measures what it would produce: depth (kMaxPickleDepth), the number of values and the
-// bytes of str and bytes, with shared objects counted once per reference (a "billion
-// laughs" pickle of nested BINGETs is refused here), and cycles, which a Value cannot
-// hold.
+// (ObjectGraph::to_value). That conversion is where sharing becomes copying, so before
+// it allocates anything it measures what it would produce: depth (kMaxPickleDepth), the
+// number of values and the bytes of str and bytes, with shared objects counted once per
+// reference (a "billion laughs" pickle of nested BINGETs is refused here), and cycles,
+// which a Value cannot hold.
 //
 // Nodes live in an arena and refer to each other by index, so that no chain of nodes,
 // however long, is destroyed recursively. The arena grows by chunks of a fixed power of
@@ -71,12 +71,12 @@ using Item = std::variant<None, bool, std::int64_t, double, NodeRef, TextRef>;
 using Items = std::pmr::vector<Item>;
 
 enum class NodeKind : std::uint8_t {
-  kStr,  // a str whose text is not in the pickle as it is (latin-1, or built by a call)
+  kStr,      // a str not in the pickle as it is (latin-1, or built by a call)
   kBytes,
-  kBigInt,  // wider than 64 bits (narrower ones are inline int64)
+  kBigInt,   // wider than 64 bits (narrower ones are inline int64)
   kTensor,
   kList,
-  kSet,  // set and frozenset: read as a list
+  kSet,      // set and frozenset: read as a list
   kTuple,
   kDict,
   kGlobal,   // a table entry, or (salvage) the name of an unknown class or function
