@@ -15,7 +15,8 @@ inline constexpr std::size_t kMaxPickleDepth = 1000;  // open MARKs / nested con
 inline constexpr std::size_t kMaxPickleMemo = std::size_t{1} << 24;       // memo entries
 inline constexpr std::uint64_t kMaxStringBytes = std::uint64_t{1} << 30;  // one str or bytes
 inline constexpr std::uint64_t kMaxBigIntBytes = std::uint64_t{1} << 16;  // LONG1/LONG4 size
-// Objects a pickle may create (containers, strings, tensors, globals, ...).
+// Objects a pickle may create (containers, tensors, globals, ...). A str that the pickle
+// holds as UTF-8 is read as a view of its bytes and is not one.
 inline constexpr std::size_t kMaxPickleObjects = std::size_t{1} << 24;
 // Values the result may hold: more than the objects when shared objects are referenced
 // many times, since each reference becomes a copy in a Value tree ("billion laughs").
