@@ -79,7 +79,12 @@ class Cursor {
     tuple.put = kNoMemo;
     if (take_op(Op::kEmptyTuple)) return true;
     const bool marked = take_op(Op::kMark);
-    while (tuple.size < tuple.items.size() && small_int(tuple.items[tuple.size])) ++tuple.size;
+    // Ints up to the first other opcode; one that small_int refuses (a negative BININT)
+    // refuses the tuple, for the general path to report.
+    while (tuple.size < tuple.items.size() &&
+           (at(Op::kBinInt1) || at(Op::kBinInt2) || at(Op::kBinInt))) {
+      if (!small_int(tuple.items[tuple.size++])) return false;
+    }
     if (tuple.size == 0 || at_ >= end_) return false;
     const auto close = static_cast<Op>(*at_++);
     const bool closed = marked ? close == Op::kTuple

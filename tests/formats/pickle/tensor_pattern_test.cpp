@@ -179,6 +179,34 @@ TEST(TensorPattern, BadTensorsGetTheGeneralPathsMessage) {
   }
 }
 
+// t1's size and stride tuples written with MARK and TUPLE, each ending in a negative
+// BININT: the fast path must refuse the whole tuple, not read it as one int shorter
+// (a shape of (2,) that fits its storage).
+TEST(TensorPattern, ANegativeIntRefusesItsWholeTuple) {
+  PickleBuilder b = fetches_a_skipped_tuple(false);
+  std::vector<std::byte> bytes(b.data());
+  const auto replace = [&](std::vector<std::uint8_t> from, std::vector<std::uint8_t> to) {
+    const auto as_bytes = [](const std::vector<std::uint8_t>& v) {
+      std::vector<std::byte> out;
+      for (std::uint8_t x : v) out.push_back(std::byte{x});
+      return out;
+    };
+    const std::vector<std::byte> needle = as_bytes(from);
+    const auto at = std::search(bytes.begin(), bytes.end(), needle.begin(), needle.end());
+    ASSERT_NE(at, bytes.end());
+    const std::vector<std::byte> with = as_bytes(to);
+    bytes.insert(bytes.erase(at, at + static_cast<std::ptrdiff_t>(needle.size())), with.begin(),
+                 with.end());
+  };
+  // (4,) -> (2, -1) and (1,) -> (1, -1): BININT1 n TUPLE1 BINPUT k becomes
+  // MARK BININT1 n BININT -1 TUPLE BINPUT k.
+  replace({'K', 4, 0x85, 'q', 15}, {'(', 'K', 2, 'J', 0xff, 0xff, 0xff, 0xff, 't', 'q', 15});
+  replace({'K', 1, 0x85, 'q', 16}, {'(', 'K', 1, 'J', 0xff, 0xff, 0xff, 0xff, 't', 'q', 16});
+  const std::string fast = error_of(bytes, true);
+  EXPECT_EQ(fast, error_of(bytes, false));
+  EXPECT_NE(fast.find("negative"), std::string::npos) << fast;
+}
+
 TEST(TensorPattern, MatchesOnlyTheWholePattern) {
   const PickleBuilder b = fetches_a_skipped_tuple(false);
   const std::vector<std::byte>& bytes = b.data();
