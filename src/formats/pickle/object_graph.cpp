@@ -1,5 +1,6 @@
 #include "formats/pickle/object_graph.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "mnemo/limits.h"
@@ -125,7 +126,20 @@ std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
 
 void ObjectGraph::measure(const Item& item, std::size_t depth) {
   Node* node = node_of(item);
-  if (!node || node->measured) return;
+  if (!node) return;
+  if (node->measured) {
+    // Measured before, through a shorter path: what lies below it may still nest too
+    // deep from here. (Checking only where a node is first met would let a chain of
+    // shared lists, each met first at the top, nest without bound, and the conversion
+    // recurse as deep.)
+    if (depth + node->height > limits::kMaxPickleDepth) {
+      context_.fail(ErrorCode::kLimit, node->offset,
+                    "containers nest deeper than " + std::to_string(limits::kMaxPickleDepth) +
+                        " levels (limit kMaxPickleDepth), through containers held in more "
+                        "than one place; one of them was made");
+    }
+    return;
+  }
   if (depth > limits::kMaxPickleDepth) {
     context_.fail(ErrorCode::kLimit, node->offset,
                   "containers nest deeper than " + std::to_string(limits::kMaxPickleDepth) +
@@ -139,12 +153,14 @@ void ObjectGraph::measure(const Item& item, std::size_t depth) {
   node->visiting = true;
   std::uint64_t values = 1;
   std::uint64_t bytes = 0;
+  std::uint32_t height = 0;
   // What a child's tree holds beyond the child itself.
   auto add_below = [&](const Item& child) {
     if (const auto* ref = std::get_if<TextRef>(&child)) bytes = saturating_add(bytes, ref->size);
     const Node* child_node = node_of(child);
     if (!child_node) return;
     measure(child, depth + 1);
+    height = std::max(height, child_node->height + 1);
     values = saturating_add(values, child_node->tree_values - 1);
     bytes = saturating_add(bytes, child_node->tree_bytes);
   };
@@ -183,6 +199,7 @@ void ObjectGraph::measure(const Item& item, std::size_t depth) {
   }
   node->visiting = false;
   node->measured = true;
+  node->height = height;
   node->tree_values = values;
   node->tree_bytes = bytes;
 }

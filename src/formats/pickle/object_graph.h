@@ -143,6 +143,7 @@ struct Node {
   std::uint32_t uses = 0;              // how many containers hold it
   bool visiting = false;               // on the measuring path (cycle check)
   bool measured = false;
+  std::uint32_t height = 0;            // levels of containers below it, once measured
   std::uint64_t offset = 0;            // where it was created, for messages
   std::uint64_t tree_values = 0;       // values the conversion makes of it (saturating)
   std::uint64_t tree_bytes = 0;        // bytes of str, bytes and ints among them

@@ -338,6 +338,27 @@ TEST(UnpicklerRefusal, LimitsAreNamed) {
   EXPECT_TRUE(throws_error([&] { run(values); }, ErrorCode::kLimit, {"kMaxPickleBytes"}));
 }
 
+// Lists N1 = [], N2 = [N1], ..., Nk = [Nk-1], all held by one root list in that order:
+// each is first met one level down, where it is shallow, yet Nk nests k deep. The
+// depth limit must hold through the shared lists, or the conversion recurses k deep
+// (a stack overflow for a large k; the fuzzer found a short form of this).
+TEST(UnpicklerRefusal, SharedListsCannotNestPastTheLimit) {
+  const auto ladder = [](std::uint32_t k) {
+    PickleBuilder b;
+    b.proto().mark().op(Op::kEmptyList).op(Op::kLongBinPut).le(1, 4);
+    for (std::uint32_t i = 2; i <= k; ++i) {
+      b.mark().op(Op::kLongBinGet).le(i - 1, 4).op(Op::kList).op(Op::kLongBinPut).le(i, 4);
+    }
+    return b.op(Op::kList).stop();
+  };
+  Value shallow = read(ladder(limits::kMaxPickleDepth - 1));
+  ASSERT_EQ(shallow.as_list().size(), limits::kMaxPickleDepth - 1);
+  EXPECT_TRUE(throws_error(
+      [&] { run(ladder(limits::kMaxPickleDepth + 1)); }, ErrorCode::kLimit,
+      {"nest deeper than 1000 levels", "kMaxPickleDepth", "held in more than one place"}));
+  EXPECT_TRUE(throws_error([&] { run(ladder(50000)); }, ErrorCode::kLimit, {"kMaxPickleDepth"}));
+}
+
 // The legacy format hands the unpickler the rest of the file: a pickle followed by
 // more than kMaxPickleBytes of storages is read, and one that would need bytes past the
 // limit is refused as over it, not as truncated.
