@@ -128,9 +128,9 @@ void ObjectGraph::measure(const Item& item, std::size_t depth) {
   Node* node = node_of(item);
   if (!node) return;
   if (node->measured) {
-    // Measured before, through a shorter path: what lies below it may still nest too
+    // Measured before, through another path: what lies below it may still nest too
     // deep from here. (Checking only where a node is first met would let a chain of
-    // shared lists, each met first at the top, nest without bound, and the conversion
+    // shared lists, each met first near the top, nest without bound, and the conversion
     // recurse as deep.)
     if (depth + node->height > limits::kMaxPickleDepth) {
       context_.fail(ErrorCode::kLimit, node->offset,
