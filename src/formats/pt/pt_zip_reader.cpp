@@ -1,7 +1,6 @@
 #include "formats/pt/pt_zip_reader.h"
 
 #include <charconv>
-#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -150,14 +149,8 @@ bool is_big_endian(const Archive& archive) {
        "\", expected \"little\" or \"big\"");
 }
 
-// data.pkl's bytes, not zeroed before they are read.
-struct PickleBytes {
-  std::unique_ptr<std::byte[]> data;
-  std::size_t size = 0;
-  std::span<const std::byte> span() const { return {data.get(), size}; }
-};
-
-PickleBytes read_pickle(const Archive& archive) {
+// data.pkl's bytes (a Storage: not zeroed before they are read).
+Storage read_pickle(const Archive& archive) {
   // torch.load tells TorchScript archives apart the same way: torch.save never writes
   // constants.pkl.
   if (archive.find("constants.pkl")) {
@@ -171,8 +164,8 @@ PickleBytes read_pickle(const Archive& archive) {
     fail(ErrorCode::kLimit, archive.describe("data.pkl"), " has ", entry->size,
          " bytes, more than the limit of ", limits::kMaxPickleBytes, " (kMaxPickleBytes)");
   }
-  PickleBytes bytes{std::make_unique_for_overwrite<std::byte[]>(entry->size), entry->size};
-  archive.zip().read(*entry, std::span(bytes.data.get(), bytes.size), /*verify_crc=*/true);
+  Storage bytes = Storage::allocate(static_cast<std::size_t>(entry->size));
+  archive.zip().read(*entry, std::span(bytes.mutable_data(), bytes.nbytes()), /*verify_crc=*/true);
   return bytes;
 }
 
@@ -328,17 +321,17 @@ Value read_zip(const io::ByteSource& source, const LoadOptions& options) {
   Archive archive(source);
   check_version(archive);
   const bool big_endian = is_big_endian(archive);
-  const PickleBytes pickle_bytes = read_pickle(archive);
+  const Storage pickle_bytes = read_pickle(archive);
 
   StorageTable storages(archive, source, options, big_endian);
   pickle::UnpickleOptions unpickle_options{
       .salvage = options.salvage, .origin = archive.describe("data.pkl")};
   pickle::UnpickleResult result = pickle::unpickle(
-      pickle_bytes.span(), [&](const pickle::StorageRef& ref) { return storages.load(ref); },
-      unpickle_options);
-  if (result.bytes_read != pickle_bytes.size) {
+      std::span(pickle_bytes.data(), pickle_bytes.nbytes()),
+      [&](const pickle::StorageRef& ref) { return storages.load(ref); }, unpickle_options);
+  if (result.bytes_read != pickle_bytes.nbytes()) {
     fail(ErrorCode::kCorrupt, archive.describe("data.pkl"), " has ",
-         pickle_bytes.size - result.bytes_read, " bytes after its STOP opcode at byte ",
+         pickle_bytes.nbytes() - result.bytes_read, " bytes after its STOP opcode at byte ",
          result.bytes_read - 1);
   }
   storages.fill();
