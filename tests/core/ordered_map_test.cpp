@@ -59,6 +59,24 @@ TEST_P(OrderedMapTest, KeepsInsertionOrderAndReplacesInPlace) {
   EXPECT_EQ(*map.find(middle), -1);
 }
 
+TEST_P(OrderedMapTest, TruncateDropsTheLastInsertedAndTheirLookups) {
+  const int n = GetParam();
+  Map map;
+  for (int i = 0; i < n; ++i) map.insert_or_assign("k" + std::to_string(i), i);
+  const std::size_t keep = static_cast<std::size_t>(n / 3);
+  map.truncate(keep);
+  ASSERT_EQ(map.size(), keep);
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(map.contains("k" + std::to_string(i)), static_cast<std::size_t>(i) < keep) << i;
+  }
+  map.truncate(keep + 1);  // past the end: nothing to drop
+  EXPECT_EQ(map.size(), keep);
+  // Dropped keys go in again, at the end.
+  map.insert_or_assign("k" + std::to_string(n - 1), -1);
+  EXPECT_EQ(map.item(keep).first, "k" + std::to_string(n - 1));
+  EXPECT_EQ(*map.find("k" + std::to_string(n - 1)), -1);
+}
+
 TEST_P(OrderedMapTest, CopiesAndMovesKeepLookups) {
   const int n = GetParam();
   Map map;

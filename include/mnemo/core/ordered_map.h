@@ -151,6 +151,13 @@ class OrderedMap {
     return true;
   }
 
+  // Drops the items from position n on: the last ones inserted.
+  void truncate(std::size_t n) {
+    if (n >= items_.size()) return;
+    items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(n), items_.end());
+    reindex();
+  }
+
   void reserve(std::size_t n) { items_.reserve(n); }
 
   friend bool operator==(const OrderedMap& a, const OrderedMap& b) { return a.items_ == b.items_; }

@@ -22,11 +22,10 @@ constexpr std::size_t kBatchSize = 1000;
 
 constexpr std::string_view kMetadataAttribute = "_metadata";
 
-// How a str is memoised (pickler.h, rules 2 and 3).
+// How a str is memoised (pickler.h, rule 3).
 enum class StrKind : std::uint8_t {
-  kText,         // interned when empty, one cached character, or identifier-like
-  kFreshText,    // made at save time: shared only when empty or one cached character
-  kStorageKey,   // one object per storage
+  kText,       // interned when empty, one cached character, or identifier-like
+  kFreshText,  // made at save time: shared only when empty or one cached character
 };
 
 bool is_cached_character(std::string_view s) {
@@ -134,6 +133,8 @@ class Pickler {
     std::optional<std::uint32_t> memo;
   };
   void write_repeated_str(std::string_view s, RepeatedStr& last);
+  // The key of a tensor's storage, written once per storage and then fetched (rule 2).
+  void write_storage_key(const StorageId& id);
   void write_bytes(const Bytes& bytes);
   std::optional<std::uint32_t> write_tuple(const std::vector<Value>& items);
   void write_shape(const Shape& shape);
@@ -181,17 +182,17 @@ class Pickler {
   };
   std::vector<WrittenGlobal> globals_;
   RepeatedStr storage_tag_, location_;
-  // Memoised strs by their text. Some are temporaries (storage keys, locations), so the
-  // keys view copies kept in memo_text_.
-  using StrMemo = mnemo::detail::OrderedMap<std::string_view, std::uint32_t>;
+  // Memoised strs by their text (rule 3). Some are temporaries (locations), so the keys
+  // view copies kept in memo_text_.
   formats::TextArena memo_text_;
-  StrMemo interned_;      // rule 3
-  StrMemo storage_keys_;  // rule 2
-  // Tensors written so far. Distinct tensors may share a data address (views), so each
-  // links to the one written before it at the same address.
+  mnemo::detail::OrderedMap<std::string_view, std::uint32_t> interned_;
+  std::vector<std::uint32_t> storage_key_memo_;  // by storage number (rule 2)
+  // Tensors written so far, as handles in the value being pickled. Distinct tensors may
+  // share a data address (views), so each links to the one written before it at the
+  // same address.
   static constexpr std::uint32_t kNoTensor = std::numeric_limits<std::uint32_t>::max();
   struct WrittenTensor {
-    Tensor tensor;
+    const Tensor* tensor;
     std::uint32_t memo;
     std::uint32_t previous_at_address;  // index in written_tensors_, or kNoTensor
   };
@@ -251,14 +252,10 @@ void Pickler::write_double(double v) {
 }
 
 std::optional<std::uint32_t> Pickler::write_str(std::string_view s, StrKind kind) {
-  StrMemo* memo = nullptr;
-  if (kind == StrKind::kStorageKey) {
-    memo = &storage_keys_;
-  } else if (s.empty() || is_cached_character(s) || (kind == StrKind::kText && is_name_chars(s))) {
-    memo = &interned_;
-  }
-  if (memo) {
-    if (const std::uint32_t* index = memo->find(s)) {
+  const bool interned =
+      s.empty() || is_cached_character(s) || (kind == StrKind::kText && is_name_chars(s));
+  if (interned) {
+    if (const std::uint32_t* index = interned_.find(s)) {
       get(*index);
       return *index;
     }
@@ -267,9 +264,22 @@ std::optional<std::uint32_t> Pickler::write_str(std::string_view s, StrKind kind
   uint_le(s.size(), 4);
   raw(s);
   const std::uint32_t index = put();
-  if (!memo) return std::nullopt;
-  memo->insert_or_assign(memo_text_.keep(s), index);
+  if (!interned) return std::nullopt;
+  interned_.insert_or_assign(memo_text_.keep(s), index);
   return index;
+}
+
+void Pickler::write_storage_key(const StorageId& id) {
+  if (id.number < storage_key_memo_.size()) {
+    get(storage_key_memo_[id.number]);
+    return;
+  }
+  MNEMO_CHECK(id.number == storage_key_memo_.size(), "the storage namer numbered a new storage ",
+              id.number, " after ", storage_key_memo_.size(), " storages; numbers count up from 0");
+  op(Op::kBinUnicode);
+  uint_le(id.key.size(), 4);
+  raw(id.key);
+  storage_key_memo_.push_back(put());
 }
 
 void Pickler::write_repeated_str(std::string_view s, RepeatedStr& last) {
@@ -501,10 +511,11 @@ void Pickler::write_tensor(const Tensor& tensor) {
     op(Op::kNone);
     return;
   }
-  const std::uint32_t* last_at_address = last_tensor_at_.find(tensor.data_ptr());
+  const void* const address = tensor.data_ptr();
+  const std::uint32_t* last_at_address = last_tensor_at_.find(address);
   for (std::uint32_t i = last_at_address ? *last_at_address : kNoTensor; i != kNoTensor;
        i = written_tensors_[i].previous_at_address) {
-    if (written_tensors_[i].tensor.is_same(tensor)) {
+    if (written_tensors_[i].tensor->is_same(tensor)) {
       get(written_tensors_[i].memo);
       return;
     }
@@ -525,7 +536,7 @@ void Pickler::write_tensor(const Tensor& tensor) {
   op(Op::kMark);  // the persistent id
   write_repeated_str(kStoragePidTag, storage_tag_);
   write_global({kStorageClassModule, *storage_class});
-  write_str(id.key, StrKind::kStorageKey);
+  write_storage_key(id);
   write_repeated_str(id.location, location_);
   write_int(id.numel);
   op(Op::kTuple);
@@ -542,8 +553,8 @@ void Pickler::write_tensor(const Tensor& tensor) {
   op(Op::kTuple);
   put();
   op(Op::kReduce);
-  written_tensors_.push_back({tensor, put(), previous_at_address});
-  last_tensor_at_.insert_or_assign(tensor.data_ptr(),
+  written_tensors_.push_back({&tensor, put(), previous_at_address});
+  last_tensor_at_.insert_or_assign(address,
                                    static_cast<std::uint32_t>(written_tensors_.size() - 1));
 }
 

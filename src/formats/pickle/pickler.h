@@ -27,8 +27,8 @@
 // second copy). They make torch.save's output for state_dicts, optimizer state_dicts
 // and training checkpoints of plain data byte-identical:
 //  1. A global is memoised by (module, name): it is one class or function object.
-//  2. A storage key is memoised by value: torch.save makes one key str per storage, so
-//     tensors sharing a storage repeat it.
+//  2. A storage key is memoised by storage: torch.save makes one key str per storage,
+//     so tensors sharing a storage repeat it.
 //  3. A str that CPython interns or caches is memoised by value: the empty str, a str
 //     of one code point below 256 (CPython's cached characters), and a str made only of
 //     ASCII letters, digits and '_' (source literals of this shape are interned, so keys
@@ -52,6 +52,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mnemo/core/tensor.h"
@@ -61,11 +62,16 @@ namespace mnemo::pickle {
 
 // How a tensor's storage is referenced: key "0", "1", ... (the caller assigns keys,
 // reusing one for tensors that share a storage), location tag, and the storage's size in
-// elements of the tensor's dtype.
+// elements of the tensor's dtype. The texts need only last until the namer is called
+// again: the pickler writes them before that.
 struct StorageId {
-  std::string key;
-  std::string location;
+  std::string_view key;
+  std::string_view location;
   std::int64_t numel = 0;
+  // The storages counted 0, 1, 2, ... in the order the namer first meets them: a storage
+  // met before keeps its number (and its key), a new one gets the next number. The
+  // pickler tells a repeated storage by it (rule 2 above).
+  std::size_t number = 0;
 };
 
 // Called once for every distinct tensor met (by Tensor::is_same), in pickling order.

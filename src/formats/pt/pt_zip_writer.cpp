@@ -1,5 +1,6 @@
 #include "formats/pt/pt_zip_writer.h"
 
+#include <optional>
 #include <utility>
 
 #include "formats/pickle/pickler.h"
@@ -49,6 +50,9 @@ PreparedArchive::PreparedArchive(const Value& value) {
     }
   };
   mnemo::detail::OrderedMap<std::pair<const std::byte*, std::size_t>, Seen, AddressHash> seen;
+  // The location of the last storage named: CPU storages all share one text.
+  std::optional<Device> located;
+  std::string location;
   pickle_ = pickle::pickle(value, [&](const Tensor& tensor) {
     const Storage& storage = tensor.storage();
     const std::size_t element = tensor.element_size();
@@ -68,9 +72,12 @@ PreparedArchive::PreparedArchive(const Value& value) {
            "types (",
            dtype_name(found->dtype), " and ", dtype_name(tensor.dtype()), ")");
     }
-    const SavedStorage& saved = storages_[found->index];
-    return pickle::StorageId{saved.key, storage.device().str(),
-                             static_cast<std::int64_t>(storage.nbytes() / element)};
+    if (located != storage.device()) {
+      located = storage.device();
+      location = located->str();
+    }
+    return pickle::StorageId{storages_[found->index].key, location,
+                             static_cast<std::int64_t>(storage.nbytes() / element), found->index};
   });
   // Records go in the order of their keys as strings ("0", "1", "10", "100", ...).
   std::vector<SavedStorage> sorted;

@@ -93,10 +93,9 @@ void ZipWriter::emit(std::span<const io::ConstBytes> pieces, std::uint64_t bytes
 }
 
 ZipWriter::Layout ZipWriter::plan(std::string_view name, std::uint64_t size, std::uint64_t offset,
-                                  const NameSet& planned, std::uint64_t pending_directory) const {
+                                  std::uint64_t pending_directory) const {
   check_name(name, size);
-  MNEMO_CHECK(!names_.contains(name) && !planned.contains(name), "duplicate zip entry name '",
-              name, "'");
+  MNEMO_CHECK(!names_.contains(name), "duplicate zip entry name '", name, "'");
   const Zip64Fields zip64 = zip64_fields(size, offset);
   // miniz refuses an entry once the directory, counting the largest zip64 extra for it,
   // would reach 4 GiB; refusing at the same point keeps every archive one PyTorch wrote.
@@ -162,9 +161,14 @@ void ZipWriter::append_descriptor(std::vector<std::byte>& descriptor, const Layo
   }
 }
 
+std::string_view ZipWriter::claim(std::string_view name) {
+  const std::string_view kept = name_text_.keep(name);
+  names_.insert_or_assign(kept, true);
+  return kept;
+}
+
 void ZipWriter::record(std::string_view name, const Layout& at, std::uint32_t crc) {
-  const Written& w = written_.emplace_back(Written{name_text_.keep(name), crc, at.size, at.offset});
-  names_.insert_or_assign(w.name, true);
+  written_.push_back(Written{name, crc, at.size, at.offset});
   const Zip64Fields zip64 = zip64_fields(at.size, at.offset);
   directory_size_ += kCentralHeaderSize + name.size() + zip64.extra_size();
 }
@@ -180,7 +184,7 @@ void ZipWriter::add(std::string_view name, std::span<const io::ConstBytes> piece
     size += piece.size();
     crc = crc32(piece, crc);
   }
-  const Layout at = plan(name, size, position_, {}, 0);
+  const Layout at = plan(name, size, position_, 0);
   std::vector<std::byte> header;
   header.reserve(at.header_size);
   append_header(header, name, at);
@@ -192,8 +196,9 @@ void ZipWriter::add(std::string_view name, std::span<const io::ConstBytes> piece
   all.emplace_back(header);
   all.insert(all.end(), pieces.begin(), pieces.end());
   all.emplace_back(descriptor);
+  const std::string_view kept = claim(name);
   emit(all, header.size() + size + descriptor.size());
-  record(name, at, crc);
+  record(kept, at, crc);
 }
 
 namespace {
@@ -328,25 +333,33 @@ class CrcJobs {
 void ZipWriter::add_all(std::span<const EntryToAdd> entries) {
   MNEMO_CHECK(!finished_, "zip entries added after finish()");
   MNEMO_CHECK(!broken_, "zip entries added after a failed write to the archive");
-  // Lay every entry out, checking it, before anything is written.
+  // Lay every entry out, checking it, before anything is written. Each name is claimed as
+  // it is planned, so that a later one cannot repeat it; a refusal gives the names back.
   std::vector<Layout> layouts;
   layouts.reserve(entries.size());
-  NameSet planned;
-  planned.reserve(entries.size());
+  std::vector<std::string_view> names;
+  names.reserve(entries.size());
+  names_.reserve(names_.size() + entries.size());
+  const std::size_t claimed_before = names_.size();
   std::uint64_t offset = position_;
   std::uint64_t pending_directory = 0;
-  for (const EntryToAdd& entry : entries) {
-    std::uint64_t size = 0;
-    for (const io::ConstBytes& piece : entry.pieces) {
-      MNEMO_CHECK(piece.size() <= std::numeric_limits<std::uint64_t>::max() - size, "zip entry '",
-                  entry.name, "' is larger than 2^64 bytes");
-      size += piece.size();
+  try {
+    for (const EntryToAdd& entry : entries) {
+      std::uint64_t size = 0;
+      for (const io::ConstBytes& piece : entry.pieces) {
+        MNEMO_CHECK(piece.size() <= std::numeric_limits<std::uint64_t>::max() - size, "zip entry '",
+                    entry.name, "' is larger than 2^64 bytes");
+        size += piece.size();
+      }
+      const Layout& at = layouts.emplace_back(plan(entry.name, size, offset, pending_directory));
+      names.push_back(claim(entry.name));
+      offset += at.header_size + at.size + at.descriptor_size;
+      pending_directory +=
+          kCentralHeaderSize + entry.name.size() + zip64_fields(at.size, at.offset).extra_size();
     }
-    const Layout& at = layouts.emplace_back(plan(entry.name, size, offset, planned, pending_directory));
-    planned.insert_or_assign(entry.name, true);
-    offset += at.header_size + at.size + at.descriptor_size;
-    pending_directory += kCentralHeaderSize + entry.name.size() +
-                         zip64_fields(at.size, at.offset).extra_size();
+  } catch (...) {
+    names_.truncate(claimed_before);
+    throw;
   }
 
   CrcJobs crcs(entries);
@@ -416,7 +429,7 @@ void ZipWriter::add_all(std::span<const EntryToAdd> entries) {
       throw;
     }
     for (std::size_t e = next; e < end; ++e) {
-      record(entries[e].name, layouts[e], entry_crc[e]);
+      record(names[e], layouts[e], entry_crc[e]);
       if (e == new_owed) {
         owed = e;
         owed_record = written_.size() - 1;

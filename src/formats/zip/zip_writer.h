@@ -79,13 +79,15 @@ class ZipWriter {
     std::size_t header_size = 0;      // local header, name, extra fields
     std::size_t descriptor_size = 0;  // 0 for an empty entry
   };
-  // Checks an entry about to be added at position `offset` (`planned`: the names of the
-  // entries planned before it in the same call, `pending_directory` their directory
-  // bytes) and lays it out.
+  // Checks an entry about to be added at position `offset` (`pending_directory`: the
+  // directory bytes of the entries planned before it in the same call) and lays it out.
   Layout plan(std::string_view name, std::uint64_t size, std::uint64_t offset,
-              const NameSet& planned, std::uint64_t pending_directory) const;
+              std::uint64_t pending_directory) const;
+  // Keeps a copy of a planned entry's name, which later entries may not repeat.
+  std::string_view claim(std::string_view name);
   static void append_header(std::vector<std::byte>& out, std::string_view name, const Layout& at);
   static void append_descriptor(std::vector<std::byte>& out, const Layout& at, std::uint32_t crc);
+  // Lists a written entry for the central directory (`name`: as claim() kept it).
   void record(std::string_view name, const Layout& at, std::uint32_t crc);
 
   struct Written {
@@ -101,7 +103,7 @@ class ZipWriter {
   io::ByteSink& sink_;
   formats::TextArena name_text_;  // the names of written_, which names_ views too
   std::vector<Written> written_;
-  NameSet names_;
+  NameSet names_;                     // claimed: written, or planned by the add_all in progress
   std::uint64_t position_ = 0;        // bytes of the archive written so far
   std::uint64_t directory_size_ = 0;  // bytes the central directory will take
   bool finished_ = false;

@@ -128,12 +128,17 @@ class KeysByStorage {
     ++calls;
     const std::int64_t numel =
         static_cast<std::int64_t>(tensor.storage().nbytes() / tensor.element_size());
+    location_ = tensor.device().str();
     auto& same_address = seen_[tensor.storage().data()];
-    for (const auto& [storage, key] : same_address) {
-      if (storage.is_same(tensor.storage())) return {key, tensor.device().str(), numel};
+    for (const Named& named : same_address) {
+      if (named.storage.is_same(tensor.storage())) {
+        return {named.key, location_, numel, named.number};
+      }
     }
-    same_address.emplace_back(tensor.storage(), std::to_string(count_++));
-    return {same_address.back().second, tensor.device().str(), numel};
+    const Named& named =
+        same_address.emplace_back(Named{tensor.storage(), std::to_string(count_), count_});
+    ++count_;
+    return {named.key, location_, numel, named.number};
   }
   StorageNamer namer() {
     return [this](const Tensor& tensor) { return (*this)(tensor); };
@@ -141,8 +146,14 @@ class KeysByStorage {
   int calls = 0;
 
  private:
-  std::unordered_map<const std::byte*, std::vector<std::pair<Storage, std::string>>> seen_;
+  struct Named {
+    Storage storage;
+    std::string key;
+    std::size_t number;
+  };
+  std::unordered_map<const std::byte*, std::vector<Named>> seen_;
   std::size_t count_ = 0;
+  std::string location_;  // of the last storage named
 };
 
 // A "billion laughs": 1000 references to a list of 1000 references to a list of 1000

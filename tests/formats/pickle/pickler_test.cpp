@@ -3,6 +3,7 @@
 // wrote (golden), and for each memo rule of pickler.h.
 #include "formats/pickle/pickler.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -272,6 +273,17 @@ TEST(Pickler, TensorsFollowTorchSaveLayout) {
               b.get(12).op(Op::kAppends);
             }));
   EXPECT_EQ(pickled(Tensor()), "80024e2e");  // an undefined tensor is None
+}
+
+TEST(Pickler, StorageNumbersMustCountUpFromZero) {
+  const Value v = List{zeros({1}), zeros({1})};
+  std::size_t calls = 0;
+  try {
+    pickle(v, [&](const Tensor&) { return StorageId{"k", "cpu", 1, calls++ == 0 ? 0u : 2u}; });
+    ADD_FAILURE() << "a namer that skipped a number was accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("numbered a new storage 2 after 1 storages"));
+  }
 }
 
 TEST(Pickler, CudaLocationsAreFreshEachTime) {

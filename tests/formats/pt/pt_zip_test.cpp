@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "formats/pickle/pickler.h"
+#include "formats/pickle/unpickler.h"
 #include "formats/pt/pt_zip_writer.h"
 #include "formats/zip/zip_reader.h"
 #include "formats/zip/zip_writer.h"
@@ -40,11 +41,11 @@ std::vector<std::byte> to_vector(std::span<const std::byte> bytes) {
 // data.pkl for `value`, naming its tensors' storages `keys` in order, or "0", "1", ...
 std::vector<std::byte> pickle_of(const Value& value, const std::vector<std::string>& keys = {}) {
   std::size_t next = 0;
+  std::string key;
   return pickle::pickle(value, [&](const Tensor& t) {
-    const std::string key = next < keys.size() ? keys[next] : std::to_string(next);
-    ++next;
-    return pickle::StorageId{key, "cpu",
-                             static_cast<std::int64_t>(t.storage().nbytes() / t.element_size())};
+    key = next < keys.size() ? keys[next] : std::to_string(next);
+    return pickle::StorageId{
+        key, "cpu", static_cast<std::int64_t>(t.storage().nbytes() / t.element_size()), next++};
   });
 }
 
@@ -102,6 +103,30 @@ TEST(PtZip, ASharedStorageIsWrittenOnce) {
   const std::vector<std::byte> bytes = save_to_bytes(Dict{{"a", w}, {"b", w.t()}, {"c", w.select(0, 2)}});
   io::MemorySource source = io::MemorySource::view(bytes);
   EXPECT_EQ(zip::ZipReader(source).entries().size(), 3u);  // data.pkl, data/0, version
+}
+
+TEST(PtZip, EachStorageIsSavedWithItsOwnLocation) {
+  const auto on = [](Device device) {
+    return Tensor(Storage::allocate_zeroed(8, device), DType::kFloat32, {2}, {1});
+  };
+  const Dict dict{{"a", on(Device::cpu())},
+                  {"b", on(Device::cuda(0))},
+                  {"c", on(Device::cuda(1))},
+                  {"d", on(Device::cpu())},
+                  {"e", on(Device::cuda(1))}};
+  const std::vector<std::byte> bytes = save_to_bytes(dict);
+  io::MemorySource source = io::MemorySource::view(bytes);
+  const zip::ZipReader zip(source);
+  const zip::Entry* entry = zip.find("archive/data.pkl");
+  ASSERT_NE(entry, nullptr);
+  std::vector<std::byte> pickled(entry->size);
+  zip.read(*entry, pickled, /*verify_crc=*/true);
+  std::vector<std::string> locations;
+  pickle::unpickle(pickled, [&](const pickle::StorageRef& ref) {
+    locations.push_back(ref.location);
+    return Storage::allocate_zeroed(static_cast<std::size_t>(ref.numel) * element_size(ref.dtype));
+  });
+  EXPECT_THAT(locations, ElementsAre("cpu", "cuda:0", "cuda:1", "cpu", "cuda:1"));
 }
 
 TEST(PtZip, TensorsViewingOneStorageAsTwoDtypesAreRefused) {

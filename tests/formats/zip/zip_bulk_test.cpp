@@ -100,13 +100,17 @@ TEST(ZipAddAllTest, MixesWithAddAndChecksBeforeWriting) {
   const std::vector<EntryToAdd> again{{"archive/c", std::span(&pb, 1)}, {"archive/a", std::span(&pb, 1)}};
   EXPECT_THROW(writer.add_all(again), Error);
   EXPECT_EQ(sink.position(), before);
-  const std::vector<EntryToAdd> fine{{"archive/b", std::span(&pb, 1)}};
+  // The refused calls claimed no name.
+  const std::vector<EntryToAdd> fine{{"archive/b", std::span(&pb, 1)},
+                                     {"archive/c", std::span(&pb, 1)}};
   writer.add_all(fine);
   writer.finish();
   const io::MemorySource source = io::MemorySource::view(sink.bytes());
   const ZipReader reader(source);
-  ASSERT_EQ(reader.entries().size(), 2u);
-  EXPECT_EQ(read_entry(reader, reader.entries()[1]), "bb");
+  ASSERT_EQ(reader.entries().size(), 3u);
+  EXPECT_EQ(reader.entries()[1].name, "archive/b");
+  EXPECT_EQ(reader.entries()[2].name, "archive/c");
+  EXPECT_EQ(read_entry(reader, reader.entries()[2]), "bb");
 }
 
 class ZipReadAllTest : public ::testing::Test {
