@@ -321,7 +321,7 @@ Value read_zip(const io::ByteSource& source, const LoadOptions& options) {
   Archive archive(source);
   check_version(archive);
   const bool big_endian = is_big_endian(archive);
-  const Storage pickle_bytes = read_pickle(archive);
+  Storage pickle_bytes = read_pickle(archive);
 
   StorageTable storages(archive, source, options, big_endian);
   pickle::UnpickleOptions unpickle_options{
@@ -334,6 +334,9 @@ Value read_zip(const io::ByteSource& source, const LoadOptions& options) {
          pickle_bytes.nbytes() - result.bytes_read, " bytes after its STOP opcode at byte ",
          result.bytes_read - 1);
   }
+  // The value holds its own copies of the pickle's texts: its bytes are not needed while
+  // the storages, the bulk of the memory, are filled.
+  pickle_bytes = Storage();
   storages.fill();
   return std::move(result.value);
 }
