@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -105,6 +106,9 @@ class FieldWriter {
   void u64(std::uint64_t v) { store_le64(take(8), v); }
   void text(std::string_view s) {
     if (!s.empty()) std::memcpy(take(s.size()), s.data(), s.size());
+  }
+  void bytes(std::span<const std::byte> b) {
+    if (!b.empty()) std::memcpy(take(b.size()), b.data(), b.size());
   }
   void fill(std::size_t n, std::byte value) { std::memset(take(n), static_cast<int>(value), n); }
   // True once the block is filled exactly.

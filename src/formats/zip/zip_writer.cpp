@@ -125,18 +125,23 @@ void ZipWriter::append_header(std::vector<std::byte>& header, std::string_view n
                               const Layout& at) {
   const Zip64Fields zip64{at.zip64_sizes, at.zip64_offset};
   const std::uint16_t flags = at.size > 0 ? kFlagsWithData : kFlagsEmpty;
+  // The fixed fields at their offsets, then what follows them through the checked writer:
+  // an archive of many small records writes one of these per record.
+  std::byte fixed[kLocalHeaderSize];
+  store_le32(fixed, kLocalHeaderSignature);
+  store_le16(fixed + 4, 0);  // version needed: miniz writes 0 for stored entries
+  store_le16(fixed + 6, flags);
+  store_le16(fixed + 8, kMethodStored);
+  store_le16(fixed + 10, 0);  // time
+  store_le16(fixed + 12, 0);  // date
+  store_le32(fixed + 14, 0);  // CRC: in the data descriptor (and 0 anyway for an empty entry)
+  store_le32(fixed + 18, 0);  // compressed size, likewise
+  store_le32(fixed + 22, 0);  // size, likewise
+  store_le16(fixed + 26, static_cast<std::uint16_t>(name.size()));
+  store_le16(fixed + 28,
+             static_cast<std::uint16_t>(zip64.extra_size() + kExtraHeaderSize + at.padding));
   FieldWriter out(header, at.header_size);
-  out.u32(kLocalHeaderSignature);
-  out.u16(0);  // version needed: miniz writes 0 for stored entries
-  out.u16(flags);
-  out.u16(kMethodStored);
-  out.u16(0);  // time
-  out.u16(0);  // date
-  out.u32(0);  // CRC: in the data descriptor (and 0 anyway for an empty entry)
-  out.u32(0);  // compressed size, likewise
-  out.u32(0);  // size, likewise
-  out.u16(static_cast<std::uint16_t>(name.size()));
-  out.u16(static_cast<std::uint16_t>(zip64.extra_size() + kExtraHeaderSize + at.padding));
+  out.bytes(fixed);
   out.text(name);
   // In the local header miniz writes the compressed size as 0: it is not known yet.
   append_zip64_extra(out, zip64, at.size, 0, at.offset);
@@ -453,23 +458,25 @@ void ZipWriter::finish() {
   for (const Written& w : written_) {
     const Zip64Fields zip64 = zip64_fields(w.size, w.local_header_offset);
     const bool directory = w.name.back() == '/';
-    out.u32(kCentralHeaderSignature);
-    out.u16(0);  // version made by: miniz leaves it 0
-    out.u16(0);  // version needed
-    out.u16(w.size > 0 ? kFlagsWithData : kFlagsEmpty);
-    out.u16(kMethodStored);
-    out.u16(0);  // time
-    out.u16(0);  // date
-    out.u32(w.crc32);
-    out.u32(capped32(w.size));  // compressed size
-    out.u32(capped32(w.size));
-    out.u16(static_cast<std::uint16_t>(w.name.size()));
-    out.u16(static_cast<std::uint16_t>(zip64.extra_size()));
-    out.u16(0);  // comment length
-    out.u16(0);  // disk number
-    out.u16(0);  // internal attributes
-    out.u32(directory ? kDosDirectoryAttribute : 0);
-    out.u32(capped32(w.local_header_offset));
+    std::byte fixed[kCentralHeaderSize];  // as in append_header
+    store_le32(fixed, kCentralHeaderSignature);
+    store_le16(fixed + 4, 0);  // version made by: miniz leaves it 0
+    store_le16(fixed + 6, 0);  // version needed
+    store_le16(fixed + 8, w.size > 0 ? kFlagsWithData : kFlagsEmpty);
+    store_le16(fixed + 10, kMethodStored);
+    store_le16(fixed + 12, 0);  // time
+    store_le16(fixed + 14, 0);  // date
+    store_le32(fixed + 16, w.crc32);
+    store_le32(fixed + 20, capped32(w.size));  // compressed size
+    store_le32(fixed + 24, capped32(w.size));
+    store_le16(fixed + 28, static_cast<std::uint16_t>(w.name.size()));
+    store_le16(fixed + 30, static_cast<std::uint16_t>(zip64.extra_size()));
+    store_le16(fixed + 32, 0);  // comment length
+    store_le16(fixed + 34, 0);  // disk number
+    store_le16(fixed + 36, 0);  // internal attributes
+    store_le32(fixed + 38, directory ? kDosDirectoryAttribute : 0);
+    store_le32(fixed + 42, capped32(w.local_header_offset));
+    out.bytes(fixed);
     out.text(w.name);
     append_zip64_extra(out, zip64, w.size, w.size, w.local_header_offset);
   }
