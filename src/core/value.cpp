@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <optional>
 
 #include "mnemo/core/state_dict.h"
@@ -298,46 +299,110 @@ std::string repr_double(double value) {
   return sign + mantissa + exp_text;
 }
 
+namespace {
+
+// Appends `value`'s repr to `out`, stopping once `out` is longer than `limit`: the
+// caller cuts what lies past it. A str or bytes longer than the room left is shown by
+// its beginning only.
+void append_repr(const Value& value, std::string& out, std::size_t limit) {
+  const auto room = [&] { return limit - std::min(limit, out.size()) + 1; };
+  const auto append_key = [&](const DictKey& key) {
+    const auto* text = std::get_if<std::string>(&key);
+    if (text && text->size() > room()) {
+      out += string_repr(std::string_view(*text).substr(0, room()));
+    } else {
+      out += key_repr(key);
+    }
+  };
+  const auto append_items = [&](const std::vector<Value>& items, bool list) {
+    out += list ? "[" : "(";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (out.size() > limit) return;
+      if (i) out += ", ";
+      append_repr(items[i], out, limit);
+    }
+    if (!list && items.size() == 1) out += ",";
+    out += list ? "]" : ")";
+  };
+  switch (value.type()) {
+    case ValueType::kNone:
+      out += "None";
+      return;
+    case ValueType::kBool:
+      out += value.as_bool() ? "True" : "False";
+      return;
+    case ValueType::kInt:
+      out += std::to_string(value.as_int());
+      return;
+    case ValueType::kBigInt:
+      out += value.as_big_int().to_string();
+      return;
+    case ValueType::kDouble:
+      out += repr_double(value.as_double());
+      return;
+    case ValueType::kString: {
+      const std::string_view text = value.as_string();
+      out += string_repr(text.substr(0, room()));
+      return;
+    }
+    case ValueType::kBytes: {
+      const Bytes& bytes = value.as_bytes();
+      out += bytes.size() > room()
+                 ? bytes_repr(
+                       Bytes(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(room())))
+                 : bytes_repr(bytes);
+      return;
+    }
+    case ValueType::kList:
+      append_items(value.as_list(), /*list=*/true);
+      return;
+    case ValueType::kTuple:
+      append_items(value.as_tuple(), /*list=*/false);
+      return;
+    case ValueType::kDict: {
+      const Dict& dict = value.as_dict();
+      const bool ordered = dict.is_ordered_dict();
+      if (ordered && dict.empty()) {
+        out += "OrderedDict()";
+        return;
+      }
+      out += ordered ? "OrderedDict([" : "{";
+      bool first = true;
+      for (const auto& [key, item] : dict) {
+        if (out.size() > limit) return;
+        out += first ? "" : ", ";
+        first = false;
+        if (ordered) out += "(";
+        append_key(key);
+        out += ordered ? ", " : ": ";
+        append_repr(item, out, limit);
+        if (ordered) out += ")";
+      }
+      out += ordered ? "])" : "}";
+      return;
+    }
+    case ValueType::kTensor:
+      out += value.as_tensor().repr();
+      return;
+  }
+}
+
+}  // namespace
+
 std::string Value::repr() const {
-  return std::visit(
-      [&](const auto& x) -> std::string {
-        using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, None>) {
-          return "None";
-        } else if constexpr (std::is_same_v<T, bool>) {
-          return x ? "True" : "False";
-        } else if constexpr (std::is_same_v<T, std::int64_t>) {
-          return std::to_string(x);
-        } else if constexpr (std::is_same_v<T, BigInt>) {
-          return x.to_string();
-        } else if constexpr (std::is_same_v<T, double>) {
-          return repr_double(x);
-        } else if constexpr (std::is_same_v<T, std::string>) {
-          return string_repr(x);
-        } else if constexpr (std::is_same_v<T, Bytes>) {
-          return bytes_repr(x);
-        } else if constexpr (std::is_same_v<T, List> || std::is_same_v<T, Tuple>) {
-          constexpr bool kList = std::is_same_v<T, List>;
-          std::string out = kList ? "[" : "(";
-          for (std::size_t i = 0; i < x.size(); ++i) out += (i ? ", " : "") + x[i].repr();
-          if (!kList && x.size() == 1) out += ",";
-          return out + (kList ? "]" : ")");
-        } else if constexpr (std::is_same_v<T, Dict>) {
-          std::string out;
-          bool first = true;
-          for (const auto& [key, value] : x) {
-            out += first ? "" : ", ";
-            first = false;
-            out += x.is_ordered_dict() ? "(" + key_repr(key) + ", " + value.repr() + ")"
-                                       : key_repr(key) + ": " + value.repr();
-          }
-          if (x.is_ordered_dict()) return x.empty() ? "OrderedDict()" : "OrderedDict([" + out + "])";
-          return "{" + out + "}";
-        } else {
-          return x.repr();
-        }
-      },
-      data_);
+  std::string out;
+  append_repr(*this, out, std::numeric_limits<std::size_t>::max() - 1);
+  return out;
+}
+
+std::string Value::repr(std::size_t max_chars) const {
+  std::string out;
+  append_repr(*this, out, max_chars);
+  if (out.size() <= max_chars) return out;
+  std::size_t cut = max_chars;  // not inside a UTF-8 sequence
+  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+  out.resize(cut);
+  return out + "...";
 }
 
 std::ostream& operator<<(std::ostream& out, const Value& value) { return out << value.repr(); }

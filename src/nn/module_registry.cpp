@@ -180,7 +180,7 @@ void ModuleSpec::fail(const std::string& field, std::string_view expected) const
                 ", has ", present.empty() ? "no fields" : key_list(present), ")");
   }
   mnemo::fail(ErrorCode::kMismatch, "config field '", field, "' of ", type_, " ", where(path_),
-              " is ", a_type(value->type()), " (", value->repr(), "), expected ", expected);
+              " is ", a_type(value->type()), " (", value->repr(200), "), expected ", expected);
 }
 
 const Value& ModuleSpec::get(const std::string& field) const {
@@ -448,8 +448,8 @@ void ModuleRegistry::check_built(
       const Value saved_config = *saved_node.config;
       if (!same_config_value(built_config, saved_config)) {
         fail(ErrorCode::kMismatch, "the ", *node.type, " rebuilt ", where(path),
-             " built its child '", name, "' with config ", built_config.repr(),
-             ", but the saved config is ", saved_config.repr());
+             " built its child '", name, "' with config ", built_config.repr(200),
+             ", but the saved config is ", saved_config.repr(200));
       }
     }
     check_built(child, saved, cpath, nullptr);

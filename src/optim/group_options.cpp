@@ -14,7 +14,7 @@ Number Number::from_value(const Value& value, std::string_view where) {
   if (value.is_int()) return Number(value.as_int());
   if (value.is_double()) return Number(value.as_double());
   fail(ErrorCode::kInvalidArgument, where, " must be an int or a float, got ",
-       value_type_name(value.type()), " ", value.repr().substr(0, 60));
+       value_type_name(value.type()), " ", value.repr(60));
 }
 
 namespace detail {
@@ -48,7 +48,7 @@ Betas group_betas(const Dict& options, const char* key, const std::string& where
   if (value.is_list()) items = &value.as_list();
   if (!items || items->size() != 2) {
     fail(ErrorCode::kInvalidArgument, path, " must be a pair of numbers (beta1, beta2), got ",
-         value.repr().substr(0, 80));
+         value.repr(80));
   }
   return Betas{Number::from_value((*items)[0], path + "[0]"),
                Number::from_value((*items)[1], path + "[1]")};

@@ -223,7 +223,7 @@ void Optimizer::load_state_dict(const Value& state_dict) {
   for (const char* key : {"state", "param_groups"}) {
     if (!root.contains(key)) {
       fail(ErrorCode::kInvalidArgument, who, "the state_dict has no '", key,
-           "' (keys: ", state_dict.repr().substr(0, 200), ")");
+           "' (keys: ", state_dict.repr(200), ")");
     }
   }
   const ValueRef saved_groups_ref = state_dict["param_groups"];

@@ -155,7 +155,7 @@ std::vector<std::pair<std::int64_t, std::int64_t>> read_counter(const Value& val
     const std::int64_t* milestone = std::get_if<std::int64_t>(&key);
     if (!milestone || !count.is_int()) {
       fail(ErrorCode::kInvalidArgument, where, " must map int milestones to int counts, got ",
-           key_repr(key), ": ", count.repr().substr(0, 40));
+           key_repr(key), ": ", count.repr(40));
     }
     counts.emplace_back(*milestone, count.as_int());
   }

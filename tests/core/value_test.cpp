@@ -460,6 +460,27 @@ TEST(ValueReprTest, NestedReprMatchesPython) {
   EXPECT_EQ(out.str(), expected);
 }
 
+TEST(ValueReprTest, ABoundedReprIsTheBeginningOfTheWholeOne) {
+  List inner(300, Value(std::int64_t{7}));
+  List outer(300, Value(inner));
+  const Value v = Dict{{"k", outer}};
+  const std::string whole = v.repr();
+  ASSERT_GT(whole.size(), 100000u);
+  const std::string cut = v.repr(100);
+  EXPECT_EQ(cut, whole.substr(0, 100) + "...");
+  EXPECT_EQ(Value(Dict{{"a", 1}}).repr(1000), "{'a': 1}");  // short enough: all of it
+  EXPECT_EQ(Value(Dict{{"a", 1}}).repr(8), "{'a': 1}");
+  EXPECT_EQ(Value(Dict{{"a", 1}}).repr(7), "{'a': 1...");
+
+  // A long str, as a value or a key, is read only as far as the limit.
+  const std::string long_text(10'000'000, 'x');
+  EXPECT_EQ(Value(long_text).repr(5), "'xxxx...");
+  EXPECT_EQ(Value(Dict{{long_text, 1}}).repr(5), "{'xxx...");
+  EXPECT_EQ(Value(Bytes(100, 'y')).repr(5), "b'yyy...");
+  // Never cut inside a character's UTF-8 bytes.
+  EXPECT_EQ(Value(std::string("\xc3\xa9\xc3\xa9")).repr(4), "'\xc3\xa9...");
+}
+
 TEST(ValueReprTest, TensorsPrintAsTorchDoes) {
   EXPECT_EQ(Value(Dict{{"w", tensor<float>({1, 2})}}).repr(), "{'w': tensor([1., 2.])}");
 }

@@ -103,6 +103,25 @@ TEST(BoundedAllocation, LegacyStorageNumel) {
   expect_refused_without_allocating(p.data(), ErrorCode::kCorrupt, "more than the file could hold");
 }
 
+TEST(BoundedAllocation, MessagesShowOnlyTheBeginningOfAValue) {
+  // A legacy header whose sys_info lacks 'little_endian' and holds one list of 1,000 ints
+  // referenced 1,000 times: a few kilobytes whose whole repr takes megabytes.
+  PickleBuilder p;
+  p.proto()
+      .op(Op::kLong1)
+      .bytes({10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19})
+      .stop();
+  p.proto().binint2(1001).stop();
+  p.proto().op(Op::kEmptyDict).unicode("x").op(Op::kEmptyList).mark();
+  p.op(Op::kEmptyList).put(0).mark();
+  for (int i = 0; i < 1000; ++i) p.binint1(7);
+  p.op(Op::kAppends);
+  for (int i = 1; i < 1000; ++i) p.get(0);
+  p.op(Op::kAppends).op(Op::kSetItem).stop();
+  expect_refused_without_allocating(p.data(), ErrorCode::kCorrupt,
+                                    "no 'little_endian' flag: {'x': [[7, 7, 7");
+}
+
 TEST(BoundedAllocation, SafetensorsShapeAndHeaderLength) {
   const std::string header = R"({"w":{"dtype":"F32","shape":[1048576,1048576],"data_offsets":[0,8]}})";
   Bytes st(8);

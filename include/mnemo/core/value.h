@@ -208,6 +208,10 @@ class Value {
 
   // Python's repr(): {'epoch': 5, 'w': tensor([1., 2.])}.
   std::string repr() const;
+  // repr() cut to its first `max_chars` characters and "..." when longer, built no
+  // further than that: for messages about values read from files, whose whole repr can
+  // be far larger than the file (one object referenced a million times).
+  std::string repr(std::size_t max_chars) const;
 
   // Deep equality: same types and values; tensors by Tensor::equal.
   friend bool operator==(const Value& a, const Value& b);

@@ -18,6 +18,8 @@ namespace {
 constexpr unsigned char kMagicLong[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9,
                                         0x20, 0x6a, 0xa8, 0x50, 0x19};
 constexpr std::int64_t kProtocolVersion = 1001;
+// How much of a header value a message shows: the rest may be far larger than the file.
+constexpr std::size_t kReprChars = 200;
 
 // Where each storage's bytes lie in the file, from the table after the pickles.
 struct StorageExtent {
@@ -89,15 +91,17 @@ class LegacyReader {
     }
     const Value protocol = unpickle_plain();
     if (!protocol.is_int() || protocol.as_int() != kProtocolVersion) {
-      fail(ErrorCode::kUnsupported, source_.describe(), ": Invalid protocol version: ",
-           protocol.repr(), " (expected ", kProtocolVersion, ")");
+      fail(ErrorCode::kUnsupported, source_.describe(),
+           ": Invalid protocol version: ", protocol.repr(kReprChars), " (expected ",
+           kProtocolVersion, ")");
     }
     const Value sys_info = unpickle_plain();
     const Value* little = sys_info.is_dict() ? sys_info.as_dict().find(std::string("little_endian"))
                                              : nullptr;
     if (!little || !little->is_bool()) {
       fail(ErrorCode::kCorrupt, source_.describe(),
-           ": the legacy header's sys_info has no 'little_endian' flag: ", sys_info.repr());
+           ": the legacy header's sys_info has no 'little_endian' flag: ",
+           sys_info.repr(kReprChars));
     }
     big_endian_ = !little->as_bool();
   }
