@@ -22,6 +22,12 @@ inline constexpr std::size_t kMaxPickleObjects = std::size_t{1} << 24;
 // many times, since each reference becomes a copy in a Value tree ("billion laughs").
 // The bytes of str, bytes and big ints in the result are capped by kMaxPickleBytes.
 inline constexpr std::uint64_t kMaxPickleValues = std::uint64_t{1} << 26;
+// And at most this many per byte of the pickle, beyond the first 2^20 that any pickle
+// may expand to: otherwise a few kilobytes referencing one list many times could expand
+// to 2^26 values, some GiB. An unshared value needs at least one byte of pickle, and
+// real files share little.
+inline constexpr std::uint64_t kMaxPickleValuesPerByte = 64;
+inline constexpr std::uint64_t kPickleValuesAlwaysAllowed = std::uint64_t{1} << 20;
 
 // --- tensors -------------------------------------------------------------------------------------
 inline constexpr std::size_t kMaxTensorRank = 64;

@@ -9,6 +9,8 @@
 //   kMaxPickleDepth, kMaxStringBytes, kMaxBigIntBytes, kMaxPickleValues, kMaxTensorRank
 //                               here, through a .pt file, and in pickle/unpickler_refusal_test.cpp
 //   kMaxPickleObjects           here
+//   kMaxPickleValuesPerByte     here (a few kilobytes referencing one list many times),
+//                               pickle/unpickler_refusal_test.cpp (its budget and floor)
 //   kMaxTensorCount             here (no readable file can exceed it: see below)
 //   kMaxZipEntries              here, and zip/zip_reader_test.cpp (EntryCountLies)
 //   kMaxSafetensorsHeaderBytes  safetensors/safetensors_corruption_test.cpp (HeaderOverTheLimit)
@@ -106,8 +108,8 @@ TEST(Limits, BigIntOverKMaxBigIntBytes) {
   expect_limit(pt_with_pickle(long4), {"LONG4 of 65537 bytes", "kMaxBigIntBytes"});
 }
 
-TEST(Limits, SharedReferencesOverKMaxPickleValuesAndBytes) {
-  expect_limit(pt_with_pickle(billion_laughs()), {"kMaxPickleValues"});
+TEST(Limits, SharedReferencesOverKMaxPickleValuesPerByteAndBytes) {
+  expect_limit(pt_with_pickle(billion_laughs()), {"kMaxPickleValuesPerByte"});
   expect_limit(pt_with_pickle(shared_text(2100)), {"expands to more than", "kMaxPickleBytes"});
 }
 

@@ -204,14 +204,23 @@ void ObjectGraph::measure(const Item& item, std::size_t depth) {
   node->tree_bytes = bytes;
 }
 
-Value ObjectGraph::to_value(const Item& root) {
+Value ObjectGraph::to_value(const Item& root, std::uint64_t pickle_bytes) {
   measure(root, 0);
   if (const Node* node = node_of(root)) {
-    if (node->tree_values > kMaxPickleValues) {
+    const std::uint64_t per_byte = limits::kMaxPickleValuesPerByte * pickle_bytes;
+    const std::uint64_t allowed =
+        std::min(std::max(per_byte, limits::kPickleValuesAlwaysAllowed), kMaxPickleValues);
+    if (node->tree_values > allowed) {
+      std::string limit = "limit kMaxPickleValues";
+      if (allowed < kMaxPickleValues) {
+        limit = (per_byte < allowed ? "limits kPickleValuesAlwaysAllowed and " : "limit ") +
+                std::string("kMaxPickleValuesPerByte: ") +
+                std::to_string(limits::kMaxPickleValuesPerByte) + " per byte of its " +
+                std::to_string(pickle_bytes) + " bytes";
+      }
       context_.fail(ErrorCode::kLimit, node->offset,
-                    "the pickle expands to more than " + std::to_string(kMaxPickleValues) +
-                        " values (limit kMaxPickleValues), through objects it references many "
-                        "times; its result was made");
+                    "the pickle expands to more than " + std::to_string(allowed) + " values (" +
+                        limit + "), through objects it references many times; its result was made");
     }
     if (node->tree_bytes > limits::kMaxPickleBytes) {
       context_.fail(ErrorCode::kLimit, node->offset,

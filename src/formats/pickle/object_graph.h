@@ -246,8 +246,9 @@ class ObjectGraph {
 
   // The Value the graph holds at `root`. Globals left in it are refused (dtypes become
   // their name, and salvage placeholders "module.Name"); a bare storage becomes a 1-D
-  // tensor over it.
-  Value to_value(const Item& root);
+  // tensor over it. `pickle_bytes`: how long the pickle that made it is (up to its STOP),
+  // which bounds how far it may expand (kMaxPickleValuesPerByte).
+  Value to_value(const Item& root, std::uint64_t pickle_bytes);
 
  private:
   void check_capacity(std::uint64_t offset) const;

@@ -511,7 +511,7 @@ UnpickleResult Unpickler::run() {
                                   "one value and no mark)");
   }
   UnpickleResult result;
-  result.value = graph_.to_value(stack_.back());
+  result.value = graph_.to_value(stack_.back(), pos_);
   result.bytes_read = pos_;
   return result;
 }

@@ -362,6 +362,65 @@ TEST(UnpicklerRefusal, SharedListsCannotNestPastTheLimit) {
 // The legacy format hands the unpickler the rest of the file: a pickle followed by
 // more than kMaxPickleBytes of storages is read, and one that would need bytes past the
 // limit is refused as over it, not as truncated.
+// A list of `elements` Nones, then a list holding it `references` times: a tree of
+// 1 + references * (1 + elements) values from about elements + 2 * references bytes.
+PickleBuilder shared_list(int elements, int references) {
+  PickleBuilder b;
+  b.proto().mark();
+  for (int i = 0; i < elements; ++i) b.none();
+  b.op(Op::kList).put(0).op(Op::kPop).mark();
+  for (int i = 0; i < references; ++i) b.get(0);
+  return b.op(Op::kList).stop();
+}
+std::uint64_t shared_list_values(int elements, int references) {
+  return 1 + static_cast<std::uint64_t>(references) * (1 + static_cast<std::uint64_t>(elements));
+}
+
+TEST(UnpicklerRefusal, HowFarAPickleMayExpandDependsOnItsSize) {
+  ASSERT_EQ(limits::kMaxPickleValuesPerByte, 64u);
+  ASSERT_EQ(limits::kPickleValuesAlwaysAllowed, std::uint64_t{1} << 20);
+  // Any pickle may expand to 2^20 values: 100,100 from 1.2 KB.
+  const Value moderate = read(shared_list(1000, 100));
+  ASSERT_EQ(moderate.as_list().size(), 100u);
+  EXPECT_EQ(moderate.as_list()[99].as_list().size(), 1000u);
+
+  // One reference more than 2^20 values allow, from 3.1 KB.
+  const PickleBuilder floor = shared_list(1000, 1048);
+  ASSERT_LT(floor.data().size(), 16384u);
+  ASSERT_GT(shared_list_values(1000, 1048), std::uint64_t{1} << 20);
+  ASSERT_LE(shared_list_values(1000, 1047), std::uint64_t{1} << 20);
+  EXPECT_TRUE(throws_error([&] { run(floor); }, ErrorCode::kLimit,
+                           {"expands to more than 1048576 values (limits "
+                            "kPickleValuesAlwaysAllowed and kMaxPickleValuesPerByte: 64 per byte "
+                            "of its " +
+                            std::to_string(floor.data().size()) + " bytes)"}));
+
+  // Past 16 KiB (2^20 / 64) the budget grows with the pickle: 1.4 million values from 20 KB are
+  // refused, against a budget of 64 x 20 K, itself over 2^20.
+  const PickleBuilder larger = shared_list(20000, 70);
+  const std::uint64_t budget = 64 * larger.data().size();
+  ASSERT_GT(budget, std::uint64_t{1} << 20);
+  ASSERT_GT(shared_list_values(20000, 70), budget);
+  EXPECT_TRUE(throws_error([&] { run(larger); }, ErrorCode::kLimit,
+                           {"expands to more than " + std::to_string(budget) +
+                            " values (limit kMaxPickleValuesPerByte: 64 per byte of its " +
+                            std::to_string(larger.data().size()) + " bytes)"}));
+
+  // A pickle of 1 MiB and more meets kMaxPickleValues first: 100 references to a list
+  // of a million values, beside a str that makes the pickle 1.1 MB long.
+  PickleBuilder big;
+  big.proto().mark();
+  for (int i = 0; i < 1000; ++i) big.none();
+  big.op(Op::kList).put(0).op(Op::kPop).mark();
+  for (int i = 0; i < 1000; ++i) big.get(0);
+  big.op(Op::kList).put(1).op(Op::kPop).mark().unicode(std::string(1'100'000, 'x'));
+  for (int i = 0; i < 100; ++i) big.get(1);
+  big.op(Op::kList).stop();
+  ASSERT_GE(64 * big.data().size(), limits::kMaxPickleValues);
+  EXPECT_TRUE(throws_error([&] { run(big); }, ErrorCode::kLimit,
+                           {"expands to more than 67108864 values (limit kMaxPickleValues)"}));
+}
+
 TEST(UnpicklerRefusal, BytesPastThePickleMayExceedTheLimit) {
   const std::size_t size = limits::kMaxPickleBytes + 4096;
   void* memory = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
