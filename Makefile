@@ -5,8 +5,8 @@ JOBS ?= $(shell nproc)
 # `make test` runs the release build's tests, then two sanitizer builds (docs/security.md):
 #  - ASAN_DIR, with clang: every unit test under AddressSanitizer + UndefinedBehaviorSanitizer,
 #    and each reader fuzzed (libFuzzer) for TEST_FUZZ_SECONDS, from the same build;
-#  - TSAN_DIR: the threaded code's tests (checkpoint saver, parallel I/O) under
-#    ThreadSanitizer.
+#  - TSAN_DIR: the threaded code's tests (checkpoint saver, parallel I/O, bulk zip
+#    reads and writes) under ThreadSanitizer.
 # `make test-release`, `make test-asan` and `make test-tsan` run one of these each.
 # `make fuzz` fuzzes each reader for FUZZ_SECONDS, in ASAN_DIR.
 ASAN_DIR ?= build-asan
@@ -55,14 +55,17 @@ test-asan: configure-asan
 	$(SANITIZER_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)
 
 # The library, and the tests of the code that runs threads: CheckpointManager's
-# asynchronous saves, and the parallel reads, writes and progress of io/.
+# asynchronous saves, the parallel reads, writes and progress of io/, and the zip
+# reader's and writer's bulk paths, the storage pool and a .pt load's early read.
 test-tsan: deps
 	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE= -DCMAKE_CXX_COMPILER=$(SANITIZER_CXX) \
 	  -DMNEMO_SANITIZE=thread -DMNEMO_BUILD_TOOLS=OFF -DMNEMO_BUILD_EXAMPLES=OFF \
 	  -DMNEMO_LIVE_TESTS=OFF -DMNEMO_WERROR=ON
-	cmake --build $(TSAN_DIR) -j $(JOBS) --target checkpoint_tests io_tests
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target checkpoint_tests io_tests formats_tests
 	$(SANITIZER_ENV) $(TSAN_DIR)/bin/checkpoint_tests --gtest_filter='CheckpointManager.*:Snapshot.*'
 	$(SANITIZER_ENV) $(TSAN_DIR)/bin/io_tests
+	$(SANITIZER_ENV) $(TSAN_DIR)/bin/formats_tests \
+	  --gtest_filter='PtZipEarlyRead.*:ZipReadAllTest.*:ZipAddAllTest.*:StoragePool.*:Progress.*'
 
 # Builds only the library and the fuzzers.
 fuzz: configure-asan

@@ -38,12 +38,14 @@ Storage StoragePool::allocate(std::size_t nbytes, Device device) {
   return storage;
 }
 
-void StoragePool::prefault() const {
+void StoragePool::prefault() {
+  const std::span<const Storage> blocks = std::span(blocks_).subspan(prefaulted_);
   std::uint64_t bytes = 0;
-  for (const Storage& block : blocks_) bytes += block.nbytes();
-  io::parallel_for(blocks_.size(), io::threads_for(bytes), [&](std::size_t i) {
-    io::prefault_for_write(std::span(blocks_[i].mutable_data(), blocks_[i].nbytes()));
+  for (const Storage& block : blocks) bytes += block.nbytes();
+  io::parallel_for(blocks.size(), io::threads_for(bytes), [&](std::size_t i) {
+    io::prefault_for_write(std::span(blocks[i].mutable_data(), blocks[i].nbytes()));
   });
+  prefaulted_ = blocks_.size();
 }
 
 }  // namespace mnemo::formats

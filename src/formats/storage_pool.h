@@ -26,16 +26,17 @@ class StoragePool {
   // Uninitialised bytes, as Storage::allocate.
   Storage allocate(std::size_t nbytes, Device device);
 
-  // Faults in the pages of every block so far, blocks spread over the cores: what a
-  // bulk read of the storages does next, at a fraction of the kernel's cost of faulting
-  // them in page by page (io::prefault_for_write).
-  void prefault() const;
+  // Faults in the pages of every block made since the last call, blocks spread over the
+  // cores: what a bulk read of the storages does next, at a fraction of the kernel's
+  // cost of faulting them in page by page (io::prefault_for_write).
+  void prefault();
 
  private:
   std::vector<Storage> blocks_;   // the last one is being cut
   StorageSlicer slicer_;          // of the last block
   std::size_t used_ = 0;          // bytes of the last block handed out
   std::uint64_t small_left_ = 0;  // of small_bytes, not yet in a block
+  std::size_t prefaulted_ = 0;    // blocks_ before this one are faulted in
 };
 
 }  // namespace mnemo::formats

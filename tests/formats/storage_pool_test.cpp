@@ -113,6 +113,26 @@ TEST(StoragePool, PrefaultBacksEveryBlockAheadOfTheRead) {
   } else {
     EXPECT_LT(resident(), pages / 10);
   }
+
+  // A later call faults in the blocks made since.
+  const std::size_t first = storages.size();
+  for (std::size_t i = 0; i < kStorages; ++i)
+    storages.push_back(pool.allocate(kBytes, Device::cpu()));
+  std::size_t pages_since = 0;
+  for (std::size_t i = first; i < storages.size(); ++i)
+    pages_since += testing::whole_page_count(std::span(storages[i].data(), storages[i].nbytes()));
+  const auto resident_since = [&] {
+    std::size_t pages = 0;
+    for (std::size_t i = first; i < storages.size(); ++i)
+      pages += testing::resident_pages(std::span(storages[i].data(), storages[i].nbytes()));
+    return pages;
+  };
+  ASSERT_GT(pages_since, kStorages * 14);
+  ASSERT_LT(resident_since(), pages_since / 10);
+  pool.prefault();
+  if (testing::kernel_populates_for_write()) {
+    EXPECT_EQ(resident_since(), pages_since);
+  }
 }
 
 }  // namespace

@@ -1,9 +1,12 @@
 #include "formats/pt/pt_zip_reader.h"
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <span>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 
 #include "formats/pickle/unpickler.h"
@@ -56,6 +59,8 @@ class Archive {
     return zip_.find(lookup_);
   }
   const zip::ZipReader& zip() const { return zip_; }
+  // The names of storage records start with this.
+  std::string data_prefix() const { return prefix_ + "data/"; }
   std::string describe(std::string_view record) const {
     return source_.describe() + ": record " + prefix_ + std::string(record);
   }
@@ -90,14 +95,14 @@ class Archive {
   // there are (a hostile name cannot make the table large); others are found by name.
   void number_data_records() {
     numbered_ = true;
-    const std::string data_prefix = prefix_ + "data/";
+    const std::string prefix = data_prefix();
     const std::span<const zip::Entry> entries = zip_.entries();
     const std::size_t bound = 2 * entries.size() + 16;
     data_by_number_.reserve(entries.size());
     for (std::size_t i = 0; i < entries.size(); ++i) {
       const std::string_view name = entries[i].name;
-      if (!name.starts_with(data_prefix)) continue;
-      const std::optional<std::size_t> number = canonical_number(name.substr(data_prefix.size()));
+      if (!name.starts_with(prefix)) continue;
+      const std::optional<std::size_t> number = canonical_number(name.substr(prefix.size()));
       if (!number || *number >= bound) continue;
       if (*number >= data_by_number_.size()) data_by_number_.resize(*number + 1, kNoRecord);
       data_by_number_[*number] = i;
@@ -172,6 +177,14 @@ Storage read_pickle(const Archive& archive) {
 // Loads each storage once, however many tensors view it. A copy load allocates each
 // storage as the pickle names it and fills them all at the end (read_all), so that the
 // records are read in file order, large ones in parallel, straight into their storages.
+//
+// An archive of many small records has them read early instead: a storage is cut for
+// each before the pickle is parsed, and a second thread reads them all while it is. The
+// pickle then takes the storage of each record it names. If that read fails, fill()
+// reads the named ones again the ordinary way, so that a damaged record gives the
+// ordinary error, and one that the pickle does not name none. Not when progress is
+// reported: its total, the bytes of the storages the pickle names, is known only once
+// the pickle is parsed, and the bytes would all arrive before it.
 class StorageTable {
  public:
   StorageTable(Archive& archive, const io::ByteSource& source, const LoadOptions& options,
@@ -187,7 +200,10 @@ class StorageTable {
     // A storage per record at most: no reallocation while the pickle names them.
     const std::size_t records = archive.zip().entries().size();
     storages_.reserve(records);
-    if (!options.mmap) pending_.reserve(records);
+    if (!options.mmap) {
+      pending_.reserve(records);
+      if (!big_endian && !options.progress) read_early();
+    }
   }
 
   Storage load(const pickle::StorageRef& ref) {
@@ -226,6 +242,9 @@ class StorageTable {
       storage = mapped_.slice(entry->data_offset, entry->size);
       if (verify_crc_ && entry->crc32 != 0) mapped_checks_.push_back({entry, storage.data()});
       if (!device.is_cpu()) storage = storage.with_device(device);
+    } else if (!early_.empty() && early_[index].defined() && device.is_cpu()) {
+      storage = early_[index];  // being read (big-endian files are not read early)
+      early_named_.push_back({entry, std::span<std::byte>(storage.mutable_data(), entry->size)});
     } else {
       storage = pool_.allocate(entry->size, device);
       pending_.push_back({entry, std::span<std::byte>(storage.mutable_data(), entry->size)});
@@ -239,16 +258,22 @@ class StorageTable {
   // Checks the CRCs of the mapped storages that need it, and reads the bytes of every
   // storage allocated by load().
   void fill() {
+    // The early read checked every record's local header; if it failed, the named
+    // records it was to read are read again with the rest, the ordinary way.
+    const bool read_early = finish_early_read();
+    if (!read_early) pending_.insert(pending_.end(), early_named_.begin(), early_named_.end());
+    early_named_ = {};
     std::uint64_t total = 0;
     for (const Loaded& loaded : storages_) total += loaded.storage.nbytes();
     std::uint64_t worked = 0;
     for (const zip::ReadRequest& request : pending_) worked += request.out.size();
     for (const MappedCheck& check : mapped_checks_) worked += check.entry->size;
     io::ProgressMeter meter(options_.progress, total);
-    meter.add(total - worked);  // mapped, with nothing to check
+    meter.add(total - worked);  // mapped with nothing to check, or read early
     check_mapped(meter);
     pool_.prefault();
-    archive_.zip().read_all(pending_, verify_crc_, &meter);
+    archive_.zip().read_all(pending_, verify_crc_,
+                            {.progress = &meter, .check_unrequested = !read_early});
     meter.finish();
     for (const Swap& swap : swaps_) byteswap_in_place(swap.bytes, swap.unit);
   }
@@ -270,6 +295,55 @@ class StorageTable {
     const zip::Entry* entry;
     const std::byte* data;  // in the mapping
   };
+
+  // How many small data records an archive needs before they are read early: below
+  // that, a thread costs about what the overlap saves.
+  static constexpr std::size_t kEarlyReadRecords = 1000;
+
+  // Cuts a storage for every small record under data/ and starts reading them all on a
+  // second thread, when there are enough of them.
+  void read_early() {
+    const std::span<const zip::Entry> entries = archive_.zip().entries();
+    const std::string prefix = archive_.data_prefix();
+    const auto small_storage = [&](const zip::Entry& entry) {
+      return formats::StoragePool::footprint(entry.size) > 0 && entry.name.starts_with(prefix);
+    };
+    const auto records = static_cast<std::size_t>(std::ranges::count_if(entries, small_storage));
+    if (records < kEarlyReadRecords) return;
+    early_.resize(entries.size());
+    early_requests_.reserve(records);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const zip::Entry& entry = entries[i];
+      if (!small_storage(entry)) continue;
+      early_[i] = pool_.allocate(entry.size, Device::cpu());
+      early_requests_.push_back(
+          {&entry, std::span<std::byte>(early_[i].mutable_data(), entry.size)});
+    }
+    // On both cores before the parse starts: populating beside the parse slows it more
+    // than reading does.
+    pool_.prefault();
+    try {
+      early_reader_ = std::jthread([this] {
+        try {
+          archive_.zip().read_all(early_requests_, verify_crc_, {.max_threads = 1});
+        } catch (...) {
+          early_failed_ = true;  // fill() reads the named records again
+        }
+      });
+    } catch (const std::system_error&) {
+      early_failed_ = true;  // no thread to be had
+    }
+  }
+
+  // Waits for the early read, if any; whether it read every record.
+  bool finish_early_read() {
+    if (early_reader_.joinable()) early_reader_.join();
+    const bool read = !early_requests_.empty() && !early_failed_;
+    // The records the pickle did not name are dropped with their slices.
+    early_ = {};
+    early_requests_ = {};
+    return read;
+  }
 
   // The CRC-32 of every mapped storage that is to be checked, records spread over the
   // cores; the first damaged one in pickle order is reported.
@@ -313,6 +387,14 @@ class StorageTable {
   std::vector<zip::ReadRequest> pending_;
   std::vector<MappedCheck> mapped_checks_;
   std::vector<Swap> swaps_;
+  // The early read: per zip entry, its storage when it is read early; what is read; the
+  // records the pickle named among them; whether the read failed.
+  std::vector<Storage> early_;
+  std::vector<zip::ReadRequest> early_requests_;
+  std::vector<zip::ReadRequest> early_named_;
+  bool early_failed_ = false;
+  // Last, so that it is joined before what it reads into is destroyed.
+  std::jthread early_reader_;
 };
 
 }  // namespace

@@ -197,6 +197,12 @@ void read_in_pieces(std::span<const PieceRead> reads, const io::ByteSource& sour
   }
 }
 
+// The threads read_all uses for `bytes`: as many as help, up to the options' cap.
+std::size_t threads_for(std::uint64_t bytes, const ReadAllOptions& options) {
+  const std::size_t threads = io::threads_for(bytes);
+  return options.max_threads == 0 ? threads : std::min(threads, options.max_threads);
+}
+
 // Buffers for runs of small records, reused across the tasks of one read_all.
 class BufferPool {
  public:
@@ -277,9 +283,9 @@ void ZipReader::read(const Entry& entry, std::span<std::byte> out, bool verify_c
 }
 
 void ZipReader::read_all(std::span<const ReadRequest> requests, bool verify_crc,
-                         io::ProgressMeter* progress) const {
+                         const ReadAllOptions& options) const {
   io::ProgressMeter unmetered({}, 0);
-  io::ProgressMeter& meter = progress ? *progress : unmetered;
+  io::ProgressMeter& meter = options.progress ? *options.progress : unmetered;
   std::vector<char> requested(entries_.size(), 0);
   std::uint64_t total = 0;
   for (const ReadRequest& request : requests) {
@@ -295,7 +301,7 @@ void ZipReader::read_all(std::span<const ReadRequest> requests, bool verify_crc,
     total += request.out.size();
   }
   if (deferred_) {
-    read_all_deferred(requests, verify_crc, meter);
+    read_all_deferred(requests, verify_crc, options, meter);
     return;
   }
 
@@ -305,11 +311,11 @@ void ZipReader::read_all(std::span<const ReadRequest> requests, bool verify_crc,
   for (const ReadRequest& request : requests) {
     reads.push_back({request.entry, request.entry->data_offset, request.out});
   }
-  read_in_pieces(reads, source_, verify_crc, meter, io::threads_for(total));
+  read_in_pieces(reads, source_, verify_crc, meter, threads_for(total, options));
 }
 
 void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool verify_crc,
-                                  io::ProgressMeter& meter) const {
+                                  const ReadAllOptions& options, io::ProgressMeter& meter) const {
   const std::string src = source_.describe();
   std::vector<std::span<std::byte>> out_of(entries_.size());
   std::vector<char> wanted(entries_.size(), 0);
@@ -318,9 +324,18 @@ void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool ve
     out_of[index] = request.out;
     wanted[index] = 1;
   }
-  // Every entry, in the order of the file: each local header gets checked.
-  std::vector<std::size_t> order(entries_.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
+  // Every entry, in the order of the file: each local header gets checked. (Or only
+  // the requested ones, when the others' were checked before.)
+  std::vector<std::size_t> order;
+  if (options.check_unrequested) {
+    order.resize(entries_.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+  } else {
+    order.reserve(requests.size());
+    for (const ReadRequest& request : requests) {
+      order.push_back(static_cast<std::size_t>(request.entry - entries_.data()));
+    }
+  }
   const auto in_file_order = [&](std::size_t a, std::size_t b) {
     return entries_[a].local_header_offset < entries_[b].local_header_offset;
   };
@@ -373,7 +388,7 @@ void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool ve
     }
   };
 
-  io::parallel_for(tasks.size(), io::threads_for(total), [&](std::size_t t) {
+  io::parallel_for(tasks.size(), threads_for(total, options), [&](std::size_t t) {
     const Task& task = tasks[t];
     if (task.end == 0) {
       single(order[task.first], /*with_data=*/false);
@@ -431,7 +446,7 @@ void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool ve
     const std::size_t index = order[task.first];
     if (wanted[index]) reads.push_back({&entries_[index], data_offset[index], out_of[index]});
   }
-  read_in_pieces(reads, source_, verify_crc, meter, io::threads_for(total));
+  read_in_pieces(reads, source_, verify_crc, meter, threads_for(total, options));
 }
 
 std::uint32_t crc32(std::span<const std::byte> bytes, std::uint32_t crc) {

@@ -52,6 +52,17 @@ struct ReadRequest {
   std::span<std::byte> out;
 };
 
+struct ReadAllOptions {
+  // Counts the requested bytes as they arrive (a CRC mismatch may still follow).
+  io::ProgressMeter* progress = nullptr;
+  // The most threads to read on, the calling one included; 0: as many as help.
+  std::size_t max_threads = 0;
+  // With deferred local headers: check those of the entries not requested too, as the
+  // eager constructor would have. Only false when an earlier read_all, which checked
+  // them all, succeeded.
+  bool check_unrequested = true;
+};
+
 class ZipReader {
  public:
   // Parses and validates the whole directory. `source` must outlive the reader.
@@ -77,14 +88,14 @@ class ZipReader {
   // buffers in pieces spread over the cores, each piece's CRC-32 computed while it is in
   // the cache and the pieces' CRCs combined; runs of small records are read with one
   // read each into a bounded buffer and copied out. With deferred local headers, every
-  // entry's local header and data descriptor is checked here, requested or not, as the
-  // eager constructor would have. When several records are damaged, the error reported
-  // does not depend on timing: the first bad header or small record in file order, else
-  // the first bad large record. Each request's entry comes from entries(), at most once,
-  // with a buffer of its size (kInvalidArgument otherwise). `progress`, when given,
-  // counts the requested bytes as they arrive (a CRC mismatch may still follow).
+  // entry's local header and data descriptor is checked here, requested or not (unless
+  // options say otherwise), as the eager constructor would have. When several records
+  // are damaged, the error reported does not depend on timing: the first bad header or
+  // small record in file order, else the first bad large record. Each request's entry
+  // comes from entries(), at most once, with a buffer of its size (kInvalidArgument
+  // otherwise). Safe to call from several threads at once.
   void read_all(std::span<const ReadRequest> requests, bool verify_crc,
-                io::ProgressMeter* progress = nullptr) const;
+                const ReadAllOptions& options = {}) const;
 
   bool local_headers_deferred() const { return deferred_; }
   const io::ByteSource& source() const { return source_; }
@@ -97,7 +108,7 @@ class ZipReader {
   Entry resolved(const Entry& entry) const;
   // The bulk read of deferred entries from a file.
   void read_all_deferred(std::span<const ReadRequest> requests, bool verify_crc,
-                         io::ProgressMeter& meter) const;
+                         const ReadAllOptions& options, io::ProgressMeter& meter) const;
 
   const io::ByteSource& source_;
   bool deferred_ = false;

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include "formats/pickle/pickler.h"
 #include "formats/pickle/unpickler.h"
@@ -273,6 +275,157 @@ TEST_F(PtZipReader, SwapsABigEndianFile) {
   EXPECT_TRUE(load(archive(r))["w"].as_tensor().equal(weight_));
   r[1].second = to_vector(bytes_of("middle"));
   EXPECT_THAT(load_error(archive(r)).what(), HasSubstr("expected \"little\" or \"big\""));
+}
+
+// An archive of enough small records to have them read while the pickle is parsed:
+// 1,200 of a few bytes to 64 KiB, a large one, an empty one, two tensors viewing one
+// storage, and a small record under data/ that the pickle does not name, first in the
+// file: when it is damaged, the early read fails before it reads any other.
+class PtZipEarlyRead : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int i = 0; i < 1200; ++i) {
+      const std::int64_t n = i == 600 ? 16384 : 1 + (i * 37) % 300;
+      dict_.insert_or_assign("t" + std::to_string(i),
+                             arange(static_cast<double>(i), static_cast<double>(i + n), 1));
+    }
+    dict_.insert_or_assign("large", arange(0, 100000, 1));
+    dict_.insert_or_assign("empty", zeros({0}));
+    const Tensor base = arange(0, 10, 1);
+    dict_.insert_or_assign("view_a", Tensor(base.storage(), DType::kFloat32, {4}, {1}, 0));
+    dict_.insert_or_assign("view_b", Tensor(base.storage(), DType::kFloat32, {3}, {2}, 4));
+    bytes_ = save_to_bytes(dict_);
+    with_unnamed_ = with_record(bytes_, "archive/data/unnamed", std::vector<std::byte>(100));
+  }
+
+  // The records of an archive, in order.
+  static std::vector<std::pair<std::string, std::vector<std::byte>>> records_of(
+      const std::vector<std::byte>& bytes) {
+    const io::MemorySource source = io::MemorySource::view(bytes);
+    const zip::ZipReader zip(source);
+    std::vector<std::pair<std::string, std::vector<std::byte>>> records;
+    for (const zip::Entry& entry : zip.entries()) {
+      std::vector<std::byte> data(entry.size);
+      zip.read(entry, data, /*verify_crc=*/true);
+      records.push_back({entry.name, std::move(data)});
+    }
+    return records;
+  }
+  // `bytes` with one more record, right after data.pkl.
+  static std::vector<std::byte> with_record(const std::vector<std::byte>& bytes,
+                                            const std::string& name,
+                                            const std::vector<std::byte>& content) {
+    auto records = records_of(bytes);
+    records.insert(records.begin() + 1, {name, content});  // first of the data records
+    return archive(records);
+  }
+  // `bytes` with one byte of `name`'s data, or of its local header, flipped.
+  static std::vector<std::byte> damaged(std::vector<std::byte> bytes, const std::string& name,
+                                        bool header = false) {
+    const io::MemorySource source = io::MemorySource::view(bytes);
+    const zip::ZipReader zip(source);
+    const zip::Entry* entry = zip.find(name);
+    EXPECT_NE(entry, nullptr) << name;
+    const std::uint64_t at =
+        header ? entry->local_header_offset : entry->data_offset + entry->size / 2;
+    bytes[static_cast<std::size_t>(at)] ^= std::byte{0x5a};
+    return bytes;
+  }
+  std::filesystem::path write(const std::vector<std::byte>& bytes) {
+    const std::filesystem::path path = dir_.path() / "many.pt";
+    std::ofstream(path, std::ios::binary | std::ios::trunc)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
+    return path;
+  }
+  void expect_loaded(const Value& loaded) const {
+    ASSERT_EQ(loaded.as_dict().size(), dict_.size());
+    for (const auto& [key, value] : dict_) {
+      const Tensor got = loaded[std::get<std::string>(key)].as_tensor();
+      ASSERT_TRUE(got.equal(value.as_tensor())) << std::get<std::string>(key);
+    }
+    // The views still share their storage.
+    EXPECT_EQ(loaded["view_a"].as_tensor().storage().data(),
+              loaded["view_b"].as_tensor().storage().data());
+  }
+
+  Dict dict_;
+  std::vector<std::byte> bytes_;
+  std::vector<std::byte> with_unnamed_;
+  testing::TempDir dir_;
+};
+
+TEST_F(PtZipEarlyRead, ManySmallRecordsLoadAsSaved) {
+  expect_loaded(load(write(with_unnamed_)));
+  expect_loaded(load(with_unnamed_));  // from memory
+  // Storages restored on another device are read the ordinary way.
+  Dict on_gpu = dict_;
+  Storage tagged = Storage::allocate(raw(dict_.at("t5").as_tensor()).size(), Device::cuda(0));
+  std::memcpy(tagged.mutable_data(), dict_.at("t5").as_tensor().storage().data(), tagged.nbytes());
+  on_gpu.insert_or_assign(
+      "t5", Tensor(tagged, DType::kFloat32, {static_cast<std::int64_t>(tagged.nbytes() / 4)}, {1}));
+  const Value mapped =
+      load(write(save_to_bytes(on_gpu)), {.map_location = MapLocation::keep_saved()});
+  EXPECT_TRUE(mapped["t5"].as_tensor().device() == Device::cuda(0));
+  EXPECT_EQ(raw(mapped["t5"].as_tensor()), raw(dict_.at("t5").as_tensor()));
+  EXPECT_TRUE(mapped["t6"].as_tensor().device() == Device::cpu());
+  EXPECT_TRUE(mapped["t6"].as_tensor().equal(dict_.at("t6").as_tensor()));
+}
+
+TEST_F(PtZipEarlyRead, ADamagedRecordThePickleDoesNotNameIsIgnored) {
+  // As without the early read: only the records a load needs have their CRC checked.
+  const std::vector<std::byte> bytes = damaged(with_unnamed_, "archive/data/unnamed");
+  expect_loaded(load(write(bytes)));
+  expect_loaded(load(bytes));
+}
+
+TEST_F(PtZipEarlyRead, ADamagedNamedRecordGivesTheOrdinaryError) {
+  for (const std::vector<std::byte>& bytes :
+       {damaged(with_unnamed_, "archive/data/500"), damaged(bytes_, "archive/data/500")}) {
+    const Error error = load_error(bytes);
+    EXPECT_EQ(error.code(), ErrorCode::kCorrupt);
+    EXPECT_THAT(error.what(),
+                HasSubstr("zip entry 'archive/data/500' in <memory> (data at offset"));
+    EXPECT_THAT(error.what(), HasSubstr("(the data is damaged)"));
+    const std::filesystem::path path = write(bytes);
+    try {
+      load(path);
+      ADD_FAILURE() << "loaded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
+      EXPECT_THAT(e.what(), HasSubstr("zip entry 'archive/data/500' in " + path.string()));
+      EXPECT_THAT(e.what(), HasSubstr("(the data is damaged)"));
+    }
+  }
+}
+
+TEST_F(PtZipEarlyRead, ADamagedLocalHeaderIsFoundNamedOrNot) {
+  for (const char* name : {"archive/data/unnamed", "archive/data/700"}) {
+    try {
+      load(write(damaged(with_unnamed_, name, /*header=*/true)));
+      ADD_FAILURE() << "loaded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
+      EXPECT_THAT(e.what(), HasSubstr(std::string("'") + name + "'"));
+    }
+  }
+}
+
+TEST_F(PtZipEarlyRead, APickleErrorWhileRecordsAreReadIsClean) {
+  // The pickle cut short: the parse fails while the records are still being read.
+  auto records = records_of(bytes_);
+  for (auto& [name, data] : records) {
+    if (name == "archive/data.pkl") data.resize(data.size() / 2);
+  }
+  for (int i = 0; i < 3; ++i) {
+    try {
+      load(write(archive(records)));
+      ADD_FAILURE() << "loaded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
+      EXPECT_THAT(e.what(), HasSubstr("truncated pickle"));
+    }
+  }
 }
 
 TEST_F(PtZipReader, RefusesAnUnknownFormatListingWhatItTried) {

@@ -5,7 +5,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "formats/zip/zip_format.h"
@@ -222,6 +225,73 @@ TEST_F(ZipReadAllTest, ADamagedLocalHeaderIsFoundEvenWhenItsEntryIsNotRead) {
     // The eager reader finds it when it opens the archive.
     EXPECT_THROW(ZipReader eager(file), Error);
   }
+}
+
+// A file source that counts the bytes read through it and the threads that read them.
+class WatchedSource : public io::ByteSource {
+ public:
+  explicit WatchedSource(const std::filesystem::path& path) : file_(path) {}
+  std::uint64_t size() const override { return file_.size(); }
+  void read_at(std::uint64_t offset, std::span<std::byte> out) const override {
+    {
+      const std::lock_guard lock(mutex_);
+      bytes_ += out.size();
+      threads_.insert(std::this_thread::get_id());
+    }
+    file_.read_at(offset, out);
+  }
+  std::string describe() const override { return file_.describe(); }
+
+  std::uint64_t bytes() const { return bytes_; }
+  const std::set<std::thread::id>& threads() const { return threads_; }
+
+ private:
+  io::FileSource file_;
+  mutable std::mutex mutex_;
+  mutable std::uint64_t bytes_ = 0;
+  mutable std::set<std::thread::id> threads_;
+};
+
+TEST_F(ZipReadAllTest, OptionsCapTheThreadsAndSkipUnrequestedHeaders) {
+  const auto path = write(archive_);
+  {  // 9 MiB of large records would be read on every core; capped, on the calling thread.
+    const WatchedSource source(path);
+    const ZipReader reader(source, LocalHeaders::kDeferred);
+    std::vector<Bytes> out;
+    std::vector<ReadRequest> requests;
+    out.reserve(reader.entries().size());
+    for (const Entry& e : reader.entries()) {
+      out.emplace_back(static_cast<std::size_t>(e.size));
+      requests.push_back({&e, out.back()});
+    }
+    reader.read_all(requests, true, {.max_threads = 1});
+    EXPECT_EQ(source.threads(), std::set<std::thread::id>{std::this_thread::get_id()});
+    for (std::size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], fixture_->data[i]) << i;
+  }
+
+  // One small entry's local header damaged: a read of another entry that skips the
+  // unrequested headers neither sees it nor reads the archive's other records.
+  const io::MemorySource memory = io::MemorySource::view(archive_);
+  const ZipReader clean(memory);
+  Bytes damaged = archive_;
+  damaged[static_cast<std::size_t>(clean.find("archive/data/150")->local_header_offset)] ^=
+      std::byte{0xff};
+  const auto damaged_path = dir_ / "damaged.zip";
+  std::filesystem::copy_file(write(damaged), damaged_path);
+  const WatchedSource source(damaged_path);
+  const ZipReader reader(source, LocalHeaders::kDeferred);
+  const Entry* small = reader.find("archive/small-after-big");
+  Bytes out(static_cast<std::size_t>(small->size));
+  const std::vector<ReadRequest> requests{{small, out}};
+  const std::uint64_t directory_bytes = source.bytes();
+  reader.read_all(requests, true, {.check_unrequested = false});
+  EXPECT_EQ(out, fixture_->data[303]);  // 300 small ones, empty, dir, big0
+  EXPECT_LT(source.bytes() - directory_bytes, 4096u);
+  EXPECT_THROW(reader.read_all(requests, true), Error);  // checking them all finds it
+  // The requested entries' own headers are still checked.
+  Bytes damaged_out(static_cast<std::size_t>(reader.find("archive/data/150")->size));
+  const std::vector<ReadRequest> damaged_request{{reader.find("archive/data/150"), damaged_out}};
+  EXPECT_THROW(reader.read_all(damaged_request, true, {.check_unrequested = false}), Error);
 }
 
 TEST_F(ZipReadAllTest, RequestsAreChecked) {
