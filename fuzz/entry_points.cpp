@@ -50,6 +50,22 @@ void touch_tensors(const Value& value) {
   });
 }
 
+// The bytes as a file is read: not in memory, so that the zip reader defers each local
+// header to the bulk read, the path of every load from a file.
+class UnmappedSource : public io::ByteSource {
+ public:
+  explicit UnmappedSource(std::span<const std::byte> data)
+      : memory_(io::MemorySource::view(data)) {}
+  std::uint64_t size() const override { return memory_.size(); }
+  void read_at(std::uint64_t offset, std::span<std::byte> out) const override {
+    memory_.read_at(offset, out);
+  }
+  std::string describe() const override { return "fuzz"; }
+
+ private:
+  io::MemorySource memory_;
+};
+
 LoadOptions keep_saved_devices(bool mmap) {
   LoadOptions options;
   options.map_location = MapLocation::keep_saved();
@@ -106,6 +122,9 @@ void unpickler(std::span<const std::byte> data) {
 void pt_load(std::span<const std::byte> data) {
   refusing_errors([&] { touch_tensors(load(data, keep_saved_devices(false))); });
   refusing_errors([&] { touch_tensors(load(data)); });
+  // As from a file: local headers checked by the bulk read.
+  const UnmappedSource file(data);
+  refusing_errors([&] { touch_tensors(pt::read_zip(file, keep_saved_devices(false))); });
   // As an mmap load: stored records become views of the bytes.
   const io::MemorySource source = io::MemorySource::view(data);
   refusing_errors([&] {

@@ -18,7 +18,8 @@ void zip_reader(std::span<const std::byte> data);
 // to a cap), in strict and salvage modes.
 void unpickler(std::span<const std::byte> data);
 // mnemo::load from bytes, end to end (format detection, then any reader), and the .pt
-// zip reader again with tensors viewing the bytes, as an mmap load.
+// zip reader again as from a file (local headers deferred to the bulk read) and with
+// tensors viewing the bytes, as an mmap load.
 void pt_load(std::span<const std::byte> data);
 // The legacy .pt reader (pickles chained with raw storages).
 void pt_legacy(std::span<const std::byte> data);
