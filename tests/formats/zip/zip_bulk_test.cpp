@@ -147,6 +147,21 @@ class ZipReadAllTest : public ::testing::Test {
     }
   }
 
+  // A buffer for every entry of `reader`, and the requests to read them all.
+  struct Buffers {
+    std::vector<Bytes> out;
+    std::vector<ReadRequest> requests;  // into `out`'s buffers, which a move keeps
+  };
+  static Buffers every_entry(const ZipReader& reader) {
+    Buffers buffers;
+    buffers.out.reserve(reader.entries().size());
+    for (const Entry& e : reader.entries()) {
+      buffers.out.emplace_back(static_cast<std::size_t>(e.size));
+      buffers.requests.push_back({&e, buffers.out.back()});
+    }
+    return buffers;
+  }
+
   TempDir dir_;
   std::unique_ptr<Fixture> fixture_;
   Bytes archive_;
@@ -186,13 +201,7 @@ TEST_F(ZipReadAllTest, DamagedDataIsCorruptNamingTheEntry) {
     damaged[static_cast<std::size_t>(entry->data_offset + entry->size / 2)] ^= std::byte{1};
     const io::FileSource file(write(damaged));
     const ZipReader reader(file, LocalHeaders::kDeferred);
-    std::vector<Bytes> out;
-    std::vector<ReadRequest> requests;
-    out.reserve(reader.entries().size());
-    for (const Entry& e : reader.entries()) {
-      out.emplace_back(static_cast<std::size_t>(e.size));
-      requests.push_back({&e, out.back()});
-    }
+    auto [out, requests] = every_entry(reader);
     try {
       reader.read_all(requests, true);
       FAIL() << "nothing thrown for " << name;
@@ -257,13 +266,7 @@ TEST_F(ZipReadAllTest, OptionsCapTheThreadsAndSkipUnrequestedHeaders) {
   {  // 9 MiB of large records would be read on every core; capped, on the calling thread.
     const WatchedSource source(path);
     const ZipReader reader(source, LocalHeaders::kDeferred);
-    std::vector<Bytes> out;
-    std::vector<ReadRequest> requests;
-    out.reserve(reader.entries().size());
-    for (const Entry& e : reader.entries()) {
-      out.emplace_back(static_cast<std::size_t>(e.size));
-      requests.push_back({&e, out.back()});
-    }
+    auto [out, requests] = every_entry(reader);
     reader.read_all(requests, true, {.max_threads = 1});
     EXPECT_EQ(source.threads(), std::set<std::thread::id>{std::this_thread::get_id()});
     for (std::size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], fixture_->data[i]) << i;
