@@ -89,10 +89,15 @@ TEST(StoragePool, ASliceKeepsItsBlockAlive) {
 
 TEST(StoragePool, PrefaultBacksEveryBlockAheadOfTheRead) {
   // Blocks straight from mmap, so that hardly any of their pages is backed before (an
-  // allocator may write its bookkeeping into the first one).
+  // allocator may write its bookkeeping into the first one). The heap may still hold
+  // room enough for a block, backed by earlier tests in this process: it is given back
+  // to the kernel first (malloc_trim), so that a block cut from it is not backed either.
   ::mallopt(M_MMAP_THRESHOLD, 256 << 10);
-  constexpr std::size_t kStorages = 128, kBytes = 64 << 10;  // two blocks of 4 MiB
-  StoragePool pool(kStorages * StoragePool::footprint(kBytes));
+  ::malloc_trim(0);
+  // Two blocks of 4 MiB, then two more (a pool sized for both, so that the later
+  // storages too come from blocks straight from mmap).
+  constexpr std::size_t kStorages = 128, kBytes = 64 << 10;
+  StoragePool pool(2 * kStorages * StoragePool::footprint(kBytes));
   std::vector<Storage> storages;
   for (std::size_t i = 0; i < kStorages; ++i)
     storages.push_back(pool.allocate(kBytes, Device::cpu()));
@@ -115,6 +120,7 @@ TEST(StoragePool, PrefaultBacksEveryBlockAheadOfTheRead) {
   }
 
   // A later call faults in the blocks made since.
+  ::malloc_trim(0);
   const std::size_t first = storages.size();
   for (std::size_t i = 0; i < kStorages; ++i)
     storages.push_back(pool.allocate(kBytes, Device::cpu()));
