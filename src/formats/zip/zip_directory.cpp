@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -354,6 +355,41 @@ void read_local_header(const io::ByteSource& source, Entry& entry, std::uint64_t
     std::byte descriptor[kDataDescriptorSize64];
     source.read_at(data_offset + entry.compressed_size, std::span<std::byte>(descriptor, n));
     check_data_descriptor(entry, data_offset, std::span<const std::byte>(descriptor, n), src);
+  }
+}
+
+void check_records_apart(const std::vector<Entry>& entries, std::uint64_t directory_offset,
+                         const std::string& src) {
+  std::vector<std::size_t> order(entries.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  const auto in_file_order = [&](std::size_t a, std::size_t b) {
+    return entries[a].local_header_offset < entries[b].local_header_offset;
+  };
+  // Writers list their records in file order: checking that costs a fraction of sorting.
+  if (!std::is_sorted(order.begin(), order.end(), in_file_order)) {
+    std::sort(order.begin(), order.end(), in_file_order);
+  }
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const Entry& entry = entries[order[k]];
+    const Entry* next = k + 1 < order.size() ? &entries[order[k + 1]] : nullptr;
+    const std::uint64_t limit = next ? next->local_header_offset : directory_offset;
+    // The offset is inside the file (read_central_entry): only the size can wrap.
+    std::uint64_t end = 0;
+    if (!__builtin_add_overflow(entry.local_header_offset + kLocalHeaderSize + entry.name.size(),
+                                entry.compressed_size, &end) &&
+        end <= limit) {
+      continue;
+    }
+    const std::string what = "zip entry '" + printable(entry.name) + "' in " + src +
+                             " (local header at offset " +
+                             std::to_string(entry.local_header_offset) + ", " +
+                             std::to_string(entry.compressed_size) + " bytes of data)";
+    if (next) {
+      fail(ErrorCode::kCorrupt, what, " overlaps zip entry '", printable(next->name),
+           "', whose local header starts at offset ", limit);
+    }
+    fail(ErrorCode::kCorrupt, what, " runs past the start of the central directory at offset ",
+         limit);
   }
 }
 

@@ -26,6 +26,14 @@ namespace mnemo::zip {
 std::vector<Entry> read_directory(const io::ByteSource& source, const DirectoryLocation& location,
                                   bool local_headers = true);
 
+// Records may not share bytes: each one's local header, name and data end before the
+// next one's local header, and the last one's before the central directory (offset
+// `directory_offset`). Records that overlap let a small file claim its bytes many times
+// over (a zip bomb without nesting), and a load allocate for each claim; this is checked
+// before any record is read.
+void check_records_apart(const std::vector<Entry>& entries, std::uint64_t directory_offset,
+                         const std::string& src);
+
 // The local checks for one entry: reads its local header (and data descriptor), checks
 // them as read_directory does, and sets data_offset. `src` names the source in messages.
 void read_local_header(const io::ByteSource& source, Entry& entry, std::uint64_t directory_offset,

@@ -238,7 +238,8 @@ ZipReader::ZipReader(const io::ByteSource& source, LocalHeaders local_headers)
   const DirectoryLocation dir = read_end_records(source);
   directory_offset_ = dir.offset;
   entries_ = read_directory(source, dir, /*local_headers=*/!deferred_);
-  build_index();
+  build_index();  // first: an entry listed twice is a duplicate before it is an overlap
+  check_records_apart(entries_, directory_offset_, source.describe());
 }
 
 ZipReader::ZipReader(const ZipReader& other)

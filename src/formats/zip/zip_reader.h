@@ -8,6 +8,8 @@
 // zip repeats must agree: the classic and zip64 end records, each local header and its
 // central directory header (name, method, descriptor flag, CRC and sizes unless
 // deferred to a data descriptor), and each data descriptor with the central directory.
+// Records may not overlap, which is checked on opening (before any local header is read
+// when they are deferred).
 // Encrypted entries and other methods are kUnsupported; more than
 // limits::kMaxZipEntries entries is kLimit.
 #pragma once

@@ -193,6 +193,92 @@ TEST(ZipReaderTest, DuplicateNamesAreCorrupt) {
   EXPECT_THAT(e.what(), HasSubstr("two entries are named 'a/x'"));
 }
 
+// A zip bomb without nesting: each record's stored data is every record after it and a
+// shared kernel, all headers valid, so that `records` records claim about `records`
+// times the kernel from a file little larger than it.
+Bytes overlapping_archive(int records, std::size_t kernel_bytes) {
+  using namespace format;
+  Bytes region(kernel_bytes, std::byte{'k'});
+  std::vector<std::string> names(static_cast<std::size_t>(records));
+  std::vector<std::uint32_t> crcs(names.size()), sizes(names.size());
+  for (std::size_t i = names.size(); i-- > 0;) {
+    names[i] = "a/" + std::to_string(i);
+    crcs[i] = crc32(region);
+    sizes[i] = static_cast<std::uint32_t>(region.size());
+    Bytes header;
+    Appender a(header);
+    a.u32(kLocalHeaderSignature);
+    for (const std::uint16_t v : {20, 0, 0, 0x6000, 0x5821}) a.u16(v);
+    for (const std::uint32_t v : {crcs[i], sizes[i], sizes[i]}) a.u32(v);
+    a.u16(static_cast<std::uint16_t>(names[i].size()));
+    a.u16(0);
+    a.text(names[i]);
+    region.insert(region.begin(), header.begin(), header.end());
+  }
+  Bytes out = region;
+  Appender a(out);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    a.u32(kCentralHeaderSignature);
+    for (const std::uint16_t v : {0x0314, 20, 0, 0, 0x6000, 0x5821}) a.u16(v);
+    for (const std::uint32_t v : {crcs[i], sizes[i], sizes[i]}) a.u32(v);
+    a.u16(static_cast<std::uint16_t>(names[i].size()));
+    for (const std::uint16_t v : {0, 0, 0, 0}) a.u16(v);
+    a.u32(0x81A40000);
+    a.u32(
+        static_cast<std::uint32_t>(region.size() - kLocalHeaderSize - names[i].size() - sizes[i]));
+    a.text(names[i]);
+  }
+  const auto directory_size = static_cast<std::uint32_t>(out.size() - region.size());
+  a.u32(kEndSignature);
+  for (const std::uint16_t v : {0, 0}) a.u16(v);
+  for (const int v : {records, records}) a.u16(static_cast<std::uint16_t>(v));
+  a.u32(directory_size);
+  a.u32(static_cast<std::uint32_t>(region.size()));
+  a.u16(0);
+  return out;
+}
+
+TEST(ZipReaderTest, OverlappingRecordsAreRefused) {
+  // 200 records claiming 200 x 64 KiB from a file of 83 KB, every header and CRC valid:
+  // refused before any record is read, from memory and from a file alike.
+  const Bytes bomb = overlapping_archive(200, 64 << 10);
+  ASSERT_LT(bomb.size(), 90'000u);
+  Error e = open_error(bomb);
+  EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
+  EXPECT_THAT(e.what(), HasSubstr("zip entry 'a/0' in <memory> (local header at offset 0, "));
+  EXPECT_THAT(e.what(),
+              HasSubstr("overlaps zip entry 'a/1', whose local header starts at offset 33"));
+  mnemo::testing::TempDir dir;
+  const auto path = dir.path() / "bomb.zip";
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bomb.data()), static_cast<std::streamsize>(bomb.size()));
+  const io::FileSource file(path);
+  EXPECT_THAT(thrown_error([&] { ZipReader reader(file, LocalHeaders::kDeferred); }).what(),
+              HasSubstr("overlaps zip entry 'a/1'"));
+
+  // Two entries of one local header, and the last record running into the directory:
+  // from a file, with the local headers deferred, these too are found on opening.
+  Bytes twice = build_classic({stored_entry("a/x", "1"), stored_entry("a/y", "22")});
+  const EndOffsets end{0, 0, twice.size() - format::kEndSize,
+                       load_le32(&twice[twice.size() - format::kEndSize + 16])};
+  const std::vector<std::uint64_t> central = central_offsets(twice, end.directory, 2);
+  Bytes past = twice;
+  patch32(twice, central[1] + 42, 0);
+  patch32(past, central[1] + 20, 1000);  // a/y's compressed size
+  patch32(past, central[1] + 24, 1000);  // and size
+  for (const auto& [bytes, expected] :
+       {std::pair{twice, "overlaps zip entry"},
+        std::pair{past, "runs past the start of the central directory"}}) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
+    const io::FileSource damaged(path);
+    const Error error = thrown_error([&] { ZipReader reader(damaged, LocalHeaders::kDeferred); });
+    EXPECT_EQ(error.code(), ErrorCode::kCorrupt);
+    EXPECT_THAT(error.what(), HasSubstr(expected));
+  }
+}
+
 TEST(ZipReaderTest, LocalHeaderMustAgreeWithTheCentralDirectory) {
   Bytes archive = build_classic({stored_entry("a/name", "data")});
   archive[30 + 2] = std::byte{'N'};  // the local name becomes "a/Name"
