@@ -358,17 +358,21 @@ void read_local_header(const io::ByteSource& source, Entry& entry, std::uint64_t
   }
 }
 
+void sort_in_file_order(const std::vector<Entry>& entries, std::vector<std::size_t>& order) {
+  const auto before = [&](std::size_t a, std::size_t b) {
+    return entries[a].local_header_offset < entries[b].local_header_offset;
+  };
+  // Writers list their records in file order: checking that costs a fraction of sorting.
+  if (!std::is_sorted(order.begin(), order.end(), before)) {
+    std::sort(order.begin(), order.end(), before);
+  }
+}
+
 void check_records_apart(const std::vector<Entry>& entries, std::uint64_t directory_offset,
                          const std::string& src) {
   std::vector<std::size_t> order(entries.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  const auto in_file_order = [&](std::size_t a, std::size_t b) {
-    return entries[a].local_header_offset < entries[b].local_header_offset;
-  };
-  // Writers list their records in file order: checking that costs a fraction of sorting.
-  if (!std::is_sorted(order.begin(), order.end(), in_file_order)) {
-    std::sort(order.begin(), order.end(), in_file_order);
-  }
+  sort_in_file_order(entries, order);
   for (std::size_t k = 0; k < order.size(); ++k) {
     const Entry& entry = entries[order[k]];
     const Entry* next = k + 1 < order.size() ? &entries[order[k + 1]] : nullptr;

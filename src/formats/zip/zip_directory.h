@@ -26,6 +26,9 @@ namespace mnemo::zip {
 std::vector<Entry> read_directory(const io::ByteSource& source, const DirectoryLocation& location,
                                   bool local_headers = true);
 
+// Sorts `order`, indices into `entries`, by where each entry's local header starts.
+void sort_in_file_order(const std::vector<Entry>& entries, std::vector<std::size_t>& order);
+
 // Records may not share bytes: each one's local header, name and data end before the
 // next one's local header, and the last one's before the central directory (offset
 // `directory_offset`). Records that overlap let a small file claim its bytes many times

@@ -337,13 +337,7 @@ void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool ve
       order.push_back(static_cast<std::size_t>(request.entry - entries_.data()));
     }
   }
-  const auto in_file_order = [&](std::size_t a, std::size_t b) {
-    return entries_[a].local_header_offset < entries_[b].local_header_offset;
-  };
-  // Writers list their records in file order: checking that costs a fraction of sorting.
-  if (!std::is_sorted(order.begin(), order.end(), in_file_order)) {
-    std::sort(order.begin(), order.end(), in_file_order);
-  }
+  sort_in_file_order(entries_, order);
 
   // Phase 1, one task per run of small records (read with one read, checked and copied
   // out) or per large record (its local header and data descriptor read and checked).
