@@ -1,4 +1,4 @@
-// Global operator new and delete that remember the largest request (see
+// Global operator new and delete that remember the largest request and count them (see
 // allocation_tracker.h). They allocate with malloc and aligned_alloc, which the
 // sanitizers intercept, so ASan still sees every allocation.
 #include "allocation_tracker.h"
@@ -11,8 +11,10 @@ namespace mnemo::testing {
 namespace {
 
 std::atomic<std::size_t> largest{0};
+std::atomic<std::size_t> count{0};
 
 void note(std::size_t size) {
+  count.fetch_add(1, std::memory_order_relaxed);
   std::size_t seen = largest.load(std::memory_order_relaxed);
   while (size > seen && !largest.compare_exchange_weak(seen, size, std::memory_order_relaxed)) {
   }
@@ -41,6 +43,8 @@ void* allocate_or_throw(std::size_t size, std::size_t alignment) {
 
 void reset_largest_allocation() { largest.store(0, std::memory_order_relaxed); }
 std::size_t largest_allocation() { return largest.load(std::memory_order_relaxed); }
+void reset_allocation_count() { count.store(0, std::memory_order_relaxed); }
+std::size_t allocation_count() { return count.load(std::memory_order_relaxed); }
 
 }  // namespace mnemo::testing
 

@@ -28,11 +28,10 @@
 #include "mnemo/core/device.h"
 #include "mnemo/core/dtype.h"
 #include "mnemo/core/error.h"
+#include "mnemo/core/shape.h"
 #include "mnemo/core/storage.h"
 
 namespace mnemo {
-
-using Shape = std::vector<std::int64_t>;
 
 class Generator;
 struct TensorImpl;
