@@ -13,13 +13,8 @@ namespace {
 Tensor make_view(const Tensor& base, Shape sizes, Shape strides, std::int64_t offset,
                  const char* node_name) {
   const TensorImpl& b = TensorImpl::of(base);
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = b.storage;
-  impl->dtype = b.dtype;
-  impl->sizes = std::move(sizes);
-  impl->strides = std::move(strides);
-  impl->offset = offset;
-  Tensor view = TensorImpl::wrap(std::move(impl));
+  Tensor view = TensorImpl::wrap(std::make_shared<TensorImpl>(b.storage, b.dtype, std::move(sizes),
+                                                              std::move(strides), offset));
   if (b.requires_grad) detail::autograd_record_view(base, view, node_name);
   return view;
 }
@@ -164,13 +159,8 @@ Tensor::Tensor(Storage storage, DType dtype, Shape sizes, Shape strides,
   MNEMO_CHECK(storage.defined(), "a tensor needs a defined storage");
   check_view_bounds(storage.nbytes(), mnemo::element_size(dtype), sizes, strides,
                     storage_offset);
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::move(storage);
-  impl->dtype = dtype;
-  impl->sizes = std::move(sizes);
-  impl->strides = std::move(strides);
-  impl->offset = storage_offset;
-  impl_ = std::move(impl);
+  impl_ = std::make_shared<TensorImpl>(std::move(storage), dtype, std::move(sizes),
+                                       std::move(strides), storage_offset);
 }
 
 const TensorImpl& Tensor::impl() const {
@@ -459,13 +449,8 @@ Tensor Tensor::as_strided(const Shape& sizes, const Shape& strides,
 
 Tensor Tensor::detach() const {
   const TensorImpl& t = impl();
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = t.storage;
-  impl->dtype = t.dtype;
-  impl->sizes = t.sizes;
-  impl->strides = t.strides;
-  impl->offset = t.offset;
-  return Tensor(std::move(impl));
+  return Tensor(
+      std::make_shared<TensorImpl>(t.storage, t.dtype, Shape(t.sizes), Shape(t.strides), t.offset));
 }
 
 const Tensor& Tensor::set_(const Tensor& source) const {

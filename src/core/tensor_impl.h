@@ -3,12 +3,22 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 #include "mnemo/core/tensor.h"
 
 namespace mnemo {
 
 struct TensorImpl {
+  TensorImpl() = default;
+  // A tensor's state built in place, as every new tensor handle starts.
+  TensorImpl(Storage storage_, DType dtype_, Shape&& sizes_, Shape&& strides_, std::int64_t offset_)
+      : storage(std::move(storage_)),
+        dtype(dtype_),
+        sizes(std::move(sizes_)),
+        strides(std::move(strides_)),
+        offset(offset_) {}
+
   Storage storage;
   DType dtype = DType::kFloat32;
   Shape sizes;

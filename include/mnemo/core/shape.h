@@ -50,10 +50,10 @@ class Shape {
   Shape(const std::vector<value_type>& values) { assign(values.begin(), values.end()); }
   explicit Shape(std::span<const value_type> values) { assign(values.begin(), values.end()); }
 
-  Shape(const Shape& other) { assign(other.begin(), other.end()); }
+  Shape(const Shape& other) { copy_from(other); }
   Shape(Shape&& other) noexcept { take(other); }
   Shape& operator=(const Shape& other) {
-    if (this != &other) assign(other.begin(), other.end());
+    if (this != &other) copy_from(other);
     return *this;
   }
   Shape& operator=(Shape&& other) noexcept {
@@ -106,9 +106,13 @@ class Shape {
   void assign(It first, It last) {
     clear();
     if constexpr (std::forward_iterator<It>) {
-      reserve(static_cast<size_type>(std::distance(first, last)));
+      const auto count = static_cast<size_type>(std::distance(first, last));
+      reserve(count);
+      std::transform(first, last, data_, [](const auto& v) { return static_cast<value_type>(v); });
+      size_ = static_cast<std::uint32_t>(count);
+    } else {
+      for (; first != last; ++first) push_back(static_cast<value_type>(*first));
     }
-    for (; first != last; ++first) push_back(static_cast<value_type>(*first));
   }
   void assign(size_type count, value_type value) {
     clear();
@@ -182,16 +186,34 @@ class Shape {
       other.data_ = other.inline_;
       other.capacity_ = kInlineDims;
     } else {
-      std::copy(other.inline_, other.inline_ + other.size_, inline_);
+      copy_inline(other);
     }
     size_ = other.size_;
     other.size_ = 0;
+  }
+  void copy_from(const Shape& other) {
+    if (other.on_heap()) {
+      assign(other.begin(), other.end());
+    } else {
+      clear();  // keeps a heap block of this one's, as a vector keeps its capacity
+      if (on_heap()) {
+        std::copy(other.begin(), other.end(), data_);
+      } else {
+        copy_inline(other);
+      }
+      size_ = other.size_;
+    }
+  }
+  // The whole inline array, a fixed size the compiler copies in a few moves (the unused
+  // tail is zeros, never indeterminate).
+  void copy_inline(const Shape& other) noexcept {
+    std::copy(other.inline_, other.inline_ + kInlineDims, inline_);
   }
 
   value_type* data_ = inline_;
   std::uint32_t size_ = 0;
   std::uint32_t capacity_ = kInlineDims;
-  value_type inline_[kInlineDims];
+  value_type inline_[kInlineDims] = {};
 };
 
 }  // namespace mnemo
