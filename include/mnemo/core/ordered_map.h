@@ -12,6 +12,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -111,36 +112,16 @@ class OrderedMap {
   }
   bool contains(const K& key) const { return position(key) < items_.size(); }
 
-  V& insert_or_assign(K key, V value) {
-    if (slots_.empty()) {
-      const std::size_t i = scan(key);
-      if (i < items_.size()) {
-        items_[i].second = std::move(value);
-        return items_[i].second;
-      }
-      items_.emplace_back(std::move(key), std::move(value));
-      if (items_.size() > kIndexThreshold) reindex();
-      return items_.back().second;
-    }
-    const std::uint32_t hash = hash_of(key);
-    std::size_t slot = slot_of(key, hash);
-    if (slots_[slot].position != kEmpty) {
-      Item& found = items_[slots_[slot].position];
-      found.second = std::move(value);
-      return found.second;
-    }
-    items_.emplace_back(std::move(key), std::move(value));
-    if (items_.size() * 2 > slots_.size()) {
-      try {
-        grow();
-      } catch (...) {  // a failed allocation leaves the map as it was
-        items_.pop_back();
-        throw;
-      }
+  // Inserts at the end, or replaces the value in place when the key exists. The key and
+  // value are taken as given and moved once, into their place: a load builds dicts of
+  // tens of thousands of entries, and each move of a variant is a visit.
+  template <class KeyArg, class ValueArg>
+  V& insert_or_assign(KeyArg&& key, ValueArg&& value) {
+    if constexpr (!std::is_same_v<std::remove_cvref_t<KeyArg>, K>) {
+      return insert_or_assign(K(std::forward<KeyArg>(key)), std::forward<ValueArg>(value));
     } else {
-      slots_[slot] = {static_cast<std::uint32_t>(items_.size() - 1), hash};
+      return insert_key(std::forward<KeyArg>(key), std::forward<ValueArg>(value));
     }
-    return items_.back().second;
   }
 
   bool erase(const K& key) {
@@ -163,6 +144,40 @@ class OrderedMap {
   friend bool operator==(const OrderedMap& a, const OrderedMap& b) { return a.items_ == b.items_; }
 
  private:
+  // insert_or_assign with a key of type K.
+  template <class KeyArg, class ValueArg>
+  V& insert_key(KeyArg&& key, ValueArg&& value) {
+    if (slots_.empty()) {
+      const std::size_t i = scan(key);
+      if (i < items_.size()) {
+        items_[i].second = std::forward<ValueArg>(value);
+        return items_[i].second;
+      }
+      items_.emplace_back(std::forward<KeyArg>(key), std::forward<ValueArg>(value));
+      if (items_.size() > kIndexThreshold) reindex();
+      return items_.back().second;
+    }
+    const std::uint32_t hash = hash_of(key);
+    std::size_t slot = slot_of(key, hash);
+    if (slots_[slot].position != kEmpty) {
+      Item& found = items_[slots_[slot].position];
+      found.second = std::forward<ValueArg>(value);
+      return found.second;
+    }
+    items_.emplace_back(std::forward<KeyArg>(key), std::forward<ValueArg>(value));
+    if (items_.size() * 2 > slots_.size()) {
+      try {
+        grow();
+      } catch (...) {  // a failed allocation leaves the map as it was
+        items_.pop_back();
+        throw;
+      }
+    } else {
+      slots_[slot] = {static_cast<std::uint32_t>(items_.size() - 1), hash};
+    }
+    return items_.back().second;
+  }
+
   // Small maps are searched linearly; an index pays off only past this size.
   static constexpr std::size_t kIndexThreshold = 16;
   static constexpr std::uint32_t kEmpty = 0xFFFFFFFF;
