@@ -103,7 +103,7 @@ void unpickler(std::span<const std::byte> data) {
         fail(ErrorCode::kLimit, "fuzz: storage '", ref.key, "' asks for ", ref.numel,
              " elements, more than the harness gives");
       }
-      auto [it, inserted] = storages.try_emplace(ref.key);
+      auto [it, inserted] = storages.try_emplace(std::string(ref.key));
       if (inserted) it->second = Storage::allocate_zeroed(numel * unit, Device::cpu());
       return it->second;
     };

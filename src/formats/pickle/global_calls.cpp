@@ -611,17 +611,18 @@ Item load_persistent(ObjectGraph& graph, const Context& context, const Item& pid
   std::int64_t nbytes = 0;
   if (ref.numel < 0 ||
       __builtin_mul_overflow(ref.numel, static_cast<std::int64_t>(element_size(ref.dtype)), &nbytes)) {
-    args.fail(ErrorCode::kCorrupt, "storage '" + ref.key + "' has an impossible size of " +
-                                       std::to_string(ref.numel) + " elements");
+    args.fail(ErrorCode::kCorrupt, "storage '" + std::string(ref.key) +
+                                       "' has an impossible size of " + std::to_string(ref.numel) +
+                                       " elements");
   }
   if (!load_storage) {
-    args.fail(ErrorCode::kUnsupported, "the pickle names storage '" + ref.key +
+    args.fail(ErrorCode::kUnsupported, "the pickle names storage '" + std::string(ref.key) +
                                            "', but no storage loader was given");
   }
-  StorageNode storage{load_storage(ref), ref.dtype, ref.untyped, ref.numel, ref.key};
+  StorageNode storage{load_storage(ref), ref.dtype, ref.untyped, ref.numel, std::string(ref.key)};
   if (!storage.storage.defined() || storage.storage.nbytes() < static_cast<std::uint64_t>(nbytes)) {
     args.fail(ErrorCode::kCorrupt,
-              "storage '" + ref.key + "' holds " +
+              "storage '" + std::string(ref.key) + "' holds " +
                   std::to_string(storage.storage.defined() ? storage.storage.nbytes() : 0) +
                   " bytes, but its persistent id says " + std::to_string(ref.numel) +
                   " elements (" + std::to_string(nbytes) + " bytes)");
@@ -637,10 +638,10 @@ Item load_persistent(ObjectGraph& graph, const Context& context, const Item& pid
     const std::int64_t view_size = view_args.int_at(2, "size");
     if (view_offset < 0 || view_size < 0 || view_offset > ref.numel ||
         view_size > ref.numel - view_offset) {
-      args.fail(ErrorCode::kCorrupt, "storage view '" + view_key + "' (offset " +
-                                         std::to_string(view_offset) + ", size " +
-                                         std::to_string(view_size) + ") lies outside storage '" +
-                                         ref.key + "' of " + std::to_string(ref.numel) + " elements");
+      args.fail(ErrorCode::kCorrupt,
+                "storage view '" + view_key + "' (offset " + std::to_string(view_offset) +
+                    ", size " + std::to_string(view_size) + ") lies outside storage '" +
+                    std::string(ref.key) + "' of " + std::to_string(ref.numel) + " elements");
     }
     const std::size_t element = element_size(ref.dtype);
     storage.storage = storage.storage.slice(static_cast<std::size_t>(view_offset) * element,

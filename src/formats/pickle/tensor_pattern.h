@@ -37,9 +37,10 @@ struct StrOperand {
 };
 
 // An int tuple of up to 8 items (a higher rank takes the general path), memoised at
-// `put` (kNoMemo when empty).
+// `put` (kNoMemo when empty). Only the first `size` items are meaningful, so the rest are
+// left unset.
 struct IntTuple {
-  std::array<std::int64_t, 8> items{};
+  std::array<std::int64_t, 8> items;
   std::size_t size = 0;
   std::size_t put = kNoMemo;
 };

@@ -121,7 +121,9 @@ class Unpickler {
   // --- the stack ------------------------------------------------------------------------
   void push(Item item);
   Item pop();
-  Item& top();
+  Item& top() { return below(stack_.size()); }
+  // The item just below stack position `position`, which must be above the last MARK.
+  Item& below(std::size_t position);
   detail::Items pop_to_mark();
   std::size_t fence() const { return marks_.empty() ? 0 : marks_.back(); }
 
@@ -137,7 +139,10 @@ class Unpickler {
   Item integer(std::string_view le_bytes);
   Item container(NodeKind kind, detail::Items items);
   Item resolve_global(std::string_view module, std::string_view name);
+  // The item on top of the stack, which must be a node of `kind` (what APPEND, SETITEM
+  // and their kin change); target_below: the one just below stack position `position`.
   Node& target(NodeKind kind, std::string_view what);
+  Node& target_below(std::size_t position, NodeKind kind, std::string_view what);
   DictKey dict_key(const Item& key);
   void set_items(DictNode& dict, std::span<const Item> items);
   void check_hashable(const Item& item);
@@ -254,12 +259,12 @@ Item Unpickler::pop() {
   return item;
 }
 
-Item& Unpickler::top() {
-  if (stack_.size() <= fence()) {
+Item& Unpickler::below(std::size_t position) {
+  if (position <= fence()) {
     fail(ErrorCode::kCorrupt, std::string(op_name_) + " needs a value on the stack" +
                                   (marks_.empty() ? "" : " above the last MARK") + ", found none");
   }
-  return stack_.back();
+  return stack_[position - 1];
 }
 
 detail::Items Unpickler::pop_to_mark() {
@@ -323,7 +328,11 @@ Item Unpickler::resolve_global(std::string_view module, std::string_view name) {
 }
 
 Node& Unpickler::target(NodeKind kind, std::string_view what) {
-  Item& item = top();
+  return target_below(stack_.size(), kind, what);
+}
+
+Node& Unpickler::target_below(std::size_t position, NodeKind kind, std::string_view what) {
+  Item& item = below(position);
   Node* node = graph_.node_of(item, kind);
   if (!node) {
     const std::string type = graph_.type_name(item);
@@ -455,8 +464,8 @@ bool Unpickler::read_tensor_pattern() {
   StorageRef ref;
   ref.untyped = class_kind == GlobalKind::kUntypedStorage;
   ref.dtype = ref.untyped ? DType::kUInt8 : storage_class->global().dtype;
-  ref.key = std::string(*key);
-  ref.location = std::string(*location);
+  ref.key = *key;
+  ref.location = *location;
   ref.numel = p.numel;
   ref.byte_offset = p.persid_offset;
   if (!load_storage_) return false;
@@ -479,17 +488,21 @@ bool Unpickler::read_tensor_pattern() {
   }
   if (p.requires_grad) tensor.set_requires_grad(true);
 
-  // Commit: the memo entries in order, the strs as the general path makes them.
-  for (const detail::StrOperand* operand : {&p.tag, &p.key, &p.location}) {
-    if (operand->put != detail::kNoMemo) memo_.push_back(text_ref(operand->text));
-  }
+  // Commit: the memo entries in the order of their indices, checked above, the strs as
+  // the general path makes them; appended at once.
   if (!placeholder_)
     placeholder_ = graph_.add(NodeKind::kTuple, p.reduce_offset, graph_.new_items());
-  for (const std::size_t put : skipped) {
-    if (put != detail::kNoMemo) memo_.push_back(*placeholder_);
-  }
   const Item result = graph_.add(NodeKind::kTensor, p.reduce_offset, std::move(tensor));
-  memo_.push_back(result);
+  Item entries[std::size(puts)];
+  std::size_t count = 0;
+  for (const detail::StrOperand* operand : {&p.tag, &p.key, &p.location}) {
+    if (operand->put != detail::kNoMemo) entries[count++] = text_ref(operand->text);
+  }
+  for (const std::size_t put : skipped) {
+    if (put != detail::kNoMemo) entries[count++] = *placeholder_;
+  }
+  entries[count++] = result;  // at p.tensor_put, which the pattern always has
+  memo_.insert(memo_.end(), entries, entries + count);
   stack_.back() = result;  // REDUCE replaces the callable with what it returns
   pos_ = p.end;
   return true;
@@ -675,8 +688,14 @@ void Unpickler::step(std::uint8_t byte) {
       return;
     }
     case Op::kSetItems: {
-      detail::Items items = pop_to_mark();
-      set_items(target(NodeKind::kDict, "a dict").dict(), items);
+      // The keys and values are read where they lie on the stack, not copied off it: a
+      // state_dict comes in batches of a thousand.
+      if (marks_.empty()) fail(ErrorCode::kCorrupt, std::string(op_name_) + " without a MARK");
+      const std::size_t mark = marks_.back();
+      marks_.pop_back();
+      const std::span<const Item> items(stack_.data() + mark, stack_.size() - mark);
+      set_items(target_below(mark, NodeKind::kDict, "a dict").dict(), items);
+      stack_.resize(mark);
       return;
     }
     case Op::kEmptySet:

@@ -38,6 +38,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "mnemo/core/storage.h"
 #include "mnemo/core/value.h"
@@ -45,12 +46,14 @@
 namespace mnemo::pickle {
 
 // What a persistent id names: ('storage', <torch.XStorage>, key, location, numel) in the
-// zip format, with a sixth item (view metadata) in the legacy format.
+// zip format, with a sixth item (view metadata) in the legacy format. Its texts are
+// views into the pickle or the objects read from it, valid during the loader's call: a
+// loader that keeps a key copies it.
 struct StorageRef {
   DType dtype = DType::kFloat32;  // from the storage class (UntypedStorage: uint8)
   bool untyped = false;           // torch.UntypedStorage: numel counts bytes
-  std::string key;
-  std::string location;           // "cpu", "cuda:0", ...
+  std::string_view key;
+  std::string_view location;      // "cpu", "cuda:0", ...
   std::int64_t numel = 0;         // elements of dtype (bytes when untyped)
   std::uint64_t byte_offset = 0;  // where the persistent id sits in the pickle, for messages
 };

@@ -158,7 +158,7 @@ class LegacyReader {
   // A storage of the right size whose bytes are never read: the first pass only builds
   // tensors to find where the pickle ends. Its address is never dereferenced.
   Storage placeholder(const pickle::StorageRef& ref) {
-    auto [it, inserted] = refs_.emplace(ref.key, ref);
+    auto [it, inserted] = refs_.emplace(ref.key, Claim{ref.dtype, ref.numel});
     if (!inserted && (it->second.dtype != ref.dtype || it->second.numel != ref.numel)) {
       fail(ErrorCode::kCorrupt, source_.describe(), ": storage '", ref.key,
            "' is referred to with two different types or sizes");
@@ -175,16 +175,18 @@ class LegacyReader {
   }
 
   Storage load_storage(const pickle::StorageRef& ref) {
-    auto found = loaded_.find(ref.key);
+    const std::string key(ref.key);
+    auto found = loaded_.find(key);
     if (found != loaded_.end()) return found->second;
-    const StorageExtent& extent = extents_.at(ref.key);
+    const StorageExtent& extent = extents_.at(key);
     const std::uint64_t nbytes = static_cast<std::uint64_t>(extent.numel) * element_size(ref.dtype);
-    Storage storage = pool_->allocate(nbytes, options_.map_location.resolve(ref.location));
+    Storage storage =
+        pool_->allocate(nbytes, options_.map_location.resolve(std::string(ref.location)));
     std::span<std::byte> out(storage.mutable_data(), nbytes);
     io::prefault_for_write(out);
     source_.read_at(extent.offset, out);
     if (big_endian_) byteswap_in_place(out, byteswap_unit(ref.dtype));
-    loaded_.emplace(ref.key, storage);
+    loaded_.emplace(key, storage);
     meter_->add(nbytes);
     return storage;
   }
@@ -194,7 +196,12 @@ class LegacyReader {
   Storage bytes_;
   std::uint64_t position_ = 0;
   bool big_endian_ = false;
-  std::unordered_map<std::string, pickle::StorageRef> refs_;
+  // What the first pass found each storage to be: its type and size.
+  struct Claim {
+    DType dtype;
+    std::int64_t numel;
+  };
+  std::unordered_map<std::string, Claim> refs_;
   std::unordered_map<std::string, StorageExtent> extents_;
   std::unordered_map<std::string, Storage> loaded_;
   std::optional<io::ProgressMeter> meter_;    // once the storage table is read

@@ -209,7 +209,7 @@ class StorageTable {
   Storage load(const pickle::StorageRef& ref) {
     const zip::Entry* entry = archive_.find_data(ref.key);
     if (!entry) {
-      const std::string name = "data/" + ref.key;
+      const std::string name = "data/" + std::string(ref.key);
       fail(ErrorCode::kCorrupt, archive_.describe(name), " is missing (its storage is referenced at byte ",
            ref.byte_offset, " of data.pkl)");
     }
@@ -229,11 +229,12 @@ class StorageTable {
     if (ref.numel < 0 ||
         __builtin_mul_overflow(static_cast<std::uint64_t>(ref.numel), unit, &expected) ||
         entry->size != expected) {
-      fail(ErrorCode::kCorrupt, archive_.describe("data/" + ref.key), " has ", entry->size,
-           " bytes, but its storage is ", ref.numel, " ", ref.untyped ? "bytes" : dtype_name(ref.dtype),
-           ref.untyped ? "" : " elements", " (", ref.numel, " x ", unit, " bytes)");
+      fail(ErrorCode::kCorrupt, archive_.describe("data/" + std::string(ref.key)), " has ",
+           entry->size, " bytes, but its storage is ", ref.numel, " ",
+           ref.untyped ? "bytes" : dtype_name(ref.dtype), ref.untyped ? "" : " elements", " (",
+           ref.numel, " x ", unit, " bytes)");
     }
-    const Device device = options_.map_location.resolve(ref.location);
+    const Device device = options_.map_location.resolve(std::string(ref.location));
     const bool swap = big_endian_ && byteswap_unit(ref.dtype) > 1 && !ref.untyped;
 
     Storage storage;

@@ -104,20 +104,32 @@ class PickleBuilder {
 // Makes a zero-filled storage per key, and returns the same one when a key repeats.
 class ZeroStorages {
  public:
+  // A reference as the loader saw it, with its texts copied (StorageRef's are views that
+  // end with the call).
+  struct Seen {
+    DType dtype;
+    bool untyped;
+    std::string key;
+    std::string location;
+    std::int64_t numel;
+    std::uint64_t byte_offset;
+  };
+
   Storage operator()(const StorageRef& ref) {
-    refs.push_back(ref);
+    refs.push_back({ref.dtype, ref.untyped, std::string(ref.key), std::string(ref.location),
+                    ref.numel, ref.byte_offset});
     auto it = storages.find(ref.key);
     if (it != storages.end()) return it->second;
     const std::size_t nbytes = static_cast<std::size_t>(ref.numel) * element_size(ref.dtype);
     // A real loader checks the size against its record; this one against a test's needs.
     if (nbytes > (std::size_t{64} << 20)) fail(ErrorCode::kCorrupt, "test storage too large");
-    return storages.emplace(ref.key, Storage::allocate_zeroed(nbytes)).first->second;
+    return storages.emplace(std::string(ref.key), Storage::allocate_zeroed(nbytes)).first->second;
   }
   StorageLoader loader() {
     return [this](const StorageRef& ref) { return (*this)(ref); };
   }
-  std::map<std::string, Storage> storages;
-  std::vector<StorageRef> refs;
+  std::map<std::string, Storage, std::less<>> storages;
+  std::vector<Seen> refs;
 };
 
 // Names storages as torch.save does: keys "0", "1", ... by storage identity in order of

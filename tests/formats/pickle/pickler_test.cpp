@@ -315,7 +315,7 @@ TEST(Pickler, TensorsFetchTheTagAndLocationFromWhereverTheMemoHasThem) {
   ZeroStorages storages;
   const Value back = unpickle(from_hex(hex), storages.loader()).value;
   std::vector<std::string> locations;
-  for (const StorageRef& ref : storages.refs) locations.push_back(ref.location);
+  for (const ZeroStorages::Seen& ref : storages.refs) locations.push_back(ref.location);
   EXPECT_EQ(locations, (std::vector<std::string>{"cpu", "cuda:0", "cpu", "cuda:0"}));
   EXPECT_EQ(back["x"].as_string(), "storage");
   EXPECT_EQ(back["y"].as_string(), "cpu");

@@ -250,7 +250,7 @@ TEST(Unpickler, TensorFromPersistentId) {
   ZeroStorages storages;
   const Value v = unpickle(b.span(), storages.loader()).value;
   ASSERT_EQ(storages.refs.size(), 1u);
-  const StorageRef& ref = storages.refs[0];
+  const ZeroStorages::Seen& ref = storages.refs[0];
   EXPECT_EQ(ref.dtype, DType::kFloat32);
   EXPECT_FALSE(ref.untyped);
   EXPECT_EQ(ref.key, "0");

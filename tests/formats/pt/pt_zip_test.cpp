@@ -125,7 +125,7 @@ TEST(PtZip, EachStorageIsSavedWithItsOwnLocation) {
   zip.read(*entry, pickled, /*verify_crc=*/true);
   std::vector<std::string> locations;
   pickle::unpickle(pickled, [&](const pickle::StorageRef& ref) {
-    locations.push_back(ref.location);
+    locations.emplace_back(ref.location);
     return Storage::allocate_zeroed(static_cast<std::size_t>(ref.numel) * element_size(ref.dtype));
   });
   EXPECT_THAT(locations, ElementsAre("cpu", "cuda:0", "cuda:1", "cpu", "cuda:1"));
