@@ -43,6 +43,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -74,7 +75,7 @@ class MapLocation {
 
   // The device for a tensor saved with `saved_tag`. Throws kUnsupported for a GPU
   // device (unless keep_saved) and kInvalidArgument for a tag that is not a device.
-  Device resolve(const std::string& saved_tag) const;
+  Device resolve(std::string_view saved_tag) const;
 
  private:
   struct KeepSaved {};

@@ -9,15 +9,17 @@ MapLocation MapLocation::keep_saved() {
   return location;
 }
 
-Device MapLocation::resolve(const std::string& saved_tag) const {
+Device MapLocation::resolve(std::string_view saved_tag) const {
   std::optional<Device> target;
   if (std::holds_alternative<KeepSaved>(rule_)) return Device::parse(saved_tag);
   if (const auto* device = std::get_if<Device>(&rule_)) target = *device;
   if (const auto* tags = std::get_if<std::map<std::string, std::string>>(&rule_)) {
-    auto it = tags->find(saved_tag);
+    auto it = tags->find(std::string(saved_tag));
     target = Device::parse(it == tags->end() ? saved_tag : it->second);
   }
-  if (const auto* function = std::get_if<Function>(&rule_)) target = (*function)(saved_tag);
+  if (const auto* function = std::get_if<Function>(&rule_)) {
+    target = (*function)(std::string(saved_tag));
+  }
   if (!target) target = Device::parse(saved_tag);
   if (!target->is_cpu()) {
     fail(ErrorCode::kUnsupported, "a tensor was saved on ", saved_tag,

@@ -180,8 +180,7 @@ class LegacyReader {
     if (found != loaded_.end()) return found->second;
     const StorageExtent& extent = extents_.at(key);
     const std::uint64_t nbytes = static_cast<std::uint64_t>(extent.numel) * element_size(ref.dtype);
-    Storage storage =
-        pool_->allocate(nbytes, options_.map_location.resolve(std::string(ref.location)));
+    Storage storage = pool_->allocate(nbytes, options_.map_location.resolve(ref.location));
     std::span<std::byte> out(storage.mutable_data(), nbytes);
     io::prefault_for_write(out);
     source_.read_at(extent.offset, out);

@@ -234,7 +234,7 @@ class StorageTable {
            ref.untyped ? "bytes" : dtype_name(ref.dtype), ref.untyped ? "" : " elements", " (",
            ref.numel, " x ", unit, " bytes)");
     }
-    const Device device = options_.map_location.resolve(std::string(ref.location));
+    const Device device = options_.map_location.resolve(ref.location);
     const bool swap = big_endian_ && byteswap_unit(ref.dtype) > 1 && !ref.untyped;
 
     Storage storage;

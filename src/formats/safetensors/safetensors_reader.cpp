@@ -33,7 +33,7 @@ std::size_t element_alignment(DType dtype) {
 Value read(const io::ByteSource& source, const LoadOptions& options, const io::ByteSource* data) {
   SafetensorsInfo info = read_info(source);
   std::vector<io::RangeRead> reads;
-  const Device device = options.map_location.resolve(std::string(kSavedLocation));
+  const Device device = options.map_location.resolve(kSavedLocation);
   const Storage mapped = options.mmap ? source.storage() : Storage();
   StorageSlicer mapped_slicer(mapped);
 
