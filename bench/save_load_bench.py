@@ -27,6 +27,7 @@ Run with Debian's /usr/bin/python3 (the one with python3-torch). --help for opti
 """
 
 import argparse
+import glob
 import json
 import os
 import shutil
@@ -322,6 +323,42 @@ def cpu_pressure_us():
     return None
 
 
+# A virtio balloon with free page reporting hands the blocks of memory that the guest
+# frees and leaves free for about 2 s back to the host; whoever touches them next waits
+# while the host backs them again. Saves, which fill the page cache, then take up to 10x
+# longer on either side, depending on how long the memory they get sat free: the
+# checkpoint save took 60 ms right after a run and 600 ms after a 4 s pause. Copy loads,
+# which fill fresh tensors, moved far less in the runs measured.
+VIRTIO_ID_BALLOON = 5
+VIRTIO_BALLOON_F_REPORTING = 5  # the feature bit
+PAGE_REPORTING_ORDER = "/sys/module/page_reporting/parameters/page_reporting_order"
+MAX_PAGE_ORDER = 10  # the largest block the kernel keeps; a higher reporting order reports none
+
+
+def free_page_reporting():
+    """The size in bytes of the free blocks the guest reports to its host, or None where
+    nothing reports them (no balloon with the feature, or an order no block reaches)."""
+    try:
+        with open(PAGE_REPORTING_ORDER) as f:
+            order = int(f.read())
+    except (OSError, ValueError):
+        return None
+    if order > MAX_PAGE_ORDER:
+        return None
+    for device in glob.glob("/sys/bus/virtio/devices/*"):
+        try:
+            with open(os.path.join(device, "device")) as f:
+                kind = int(f.read(), 16)
+            with open(os.path.join(device, "features")) as f:
+                features = f.read().strip()  # one character per feature bit, bit 0 first
+        except (OSError, ValueError):
+            continue
+        if (kind == VIRTIO_ID_BALLOON and len(features) > VIRTIO_BALLOON_F_REPORTING
+                and features[VIRTIO_BALLOON_F_REPORTING] == "1"):
+            return 4096 << order
+    return None
+
+
 def memcpy_bandwidth(args):
     return run_json([args.mnemo_bench, "--op", "memcpy", "--bytes", str(GIB), "--reps", "5"],
                     "memcpy")["gib_per_s"]
@@ -424,6 +461,13 @@ def print_table(rows, memcpy, args, torch_version):
         print(f"CPU pressure during the run: some task waited for a CPU {100 * args.cpu_pressure:.0f}%"
               " of the time (Linux PSI); above a few percent, other work on the machine\n"
               "  slows both sides and the times are noisy")
+    reported = getattr(args, "free_page_reporting", None)
+    if reported is not None:
+        print(f"Free page reporting is on (virtio balloon, blocks of {reported // MIB} MiB): memory left"
+              " free for about 2 s goes back to the host,\n  and the next process to touch it waits"
+              " for the host; saves of either side then vary up to 10x. For steady\n"
+              f"  numbers, as root: echo {MAX_PAGE_ORDER + 1} > {PAGE_REPORTING_ORDER}"
+              " (and the old value back after)")
     header = (f"{'case':<10} {'operation':<16} {'pytorch':>10} {'mnemo':>10} {'ratio':>7}"
               f" {'mnemo GiB/s':>11} {'touch':>9} {'peak MiB m/p':>15}  result")
     print(header)
@@ -492,6 +536,7 @@ def main():
     torch_version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
                                    capture_output=True, text=True).stdout.strip()
     memcpy = memcpy_bandwidth(args)
+    args.free_page_reporting = free_page_reporting()
     pressure_start, started = cpu_pressure_us(), time.monotonic()
     rows = []
     try:
@@ -509,6 +554,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"memcpy_gib_s": memcpy, "cpu_pressure": getattr(args, "cpu_pressure", None),
+                       "free_page_reporting_bytes": args.free_page_reporting,
                        "rows": rows}, f, indent=2)
     return 1 if args.strict and any(r["missed"] for r in rows) else 0
 
