@@ -105,10 +105,12 @@ Value load_from(const io::ByteSource& source, const LoadOptions& options) {
   return {};
 }
 
-// Writes a prepared file into `sink`, through a meter when progress is wanted.
+// Writes a prepared file into `sink`, through a meter when progress is wanted. `total`,
+// which never exceeds the file's size, is reserved in the sink first.
 template <typename Write>
 void write_metered(io::ByteSink& sink, const SaveOptions& options, std::uint64_t total,
                    const Write& write) {
+  sink.reserve(total);
   if (!options.progress) {
     write(sink);
     return;

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <limits>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -118,6 +120,14 @@ void MemorySink::write(std::span<const ConstBytes> pieces) {
     bytes_.reserve(std::max(bytes_.size() + total, 2 * bytes_.capacity()));
   }
   for (const ConstBytes& piece : pieces) bytes_.insert(bytes_.end(), piece.begin(), piece.end());
+}
+
+void MemorySink::reserve(std::uint64_t bytes) {
+  if (bytes > bytes_.max_size() - bytes_.size()) return;  // the writes will say so
+  try {
+    bytes_.reserve(bytes_.size() + static_cast<std::size_t>(bytes));
+  } catch (const std::bad_alloc&) {  // a hint: the writes grow the buffer as they can
+  }
 }
 
 AtomicFileWriter::AtomicFileWriter(std::filesystem::path path, AtomicWriteOptions options)
@@ -229,6 +239,17 @@ void AtomicFileWriter::write(std::span<const ConstBytes> pieces) {
     }
     next = advance_iovecs(iov, next, static_cast<std::size_t>(written));
   }
+}
+
+void AtomicFileWriter::reserve(std::uint64_t bytes) {
+  if (committed_ || fd_ < 0 || bytes == 0 ||
+      bytes > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max()) - position_) {
+    return;
+  }
+  // Unsupported (tmpfs before 3.5, some network filesystems) or refused (no space): the
+  // writes allocate as they go, and report what is wrong themselves.
+  (void)::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(position_),
+                    static_cast<off_t>(bytes));
 }
 
 void AtomicFileWriter::commit() {

@@ -56,6 +56,7 @@ class MeteredSink : public ByteSink {
   void write(std::span<const ConstBytes> pieces) override;
   using ByteSink::write;
   std::uint64_t position() const override { return sink_.position(); }
+  void reserve(std::uint64_t bytes) override { sink_.reserve(bytes); }
 
  private:
   ByteSink& sink_;

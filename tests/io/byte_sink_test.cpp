@@ -1,5 +1,6 @@
 #include "mnemo/io/byte_sink.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -11,6 +12,7 @@
 #include <csignal>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
@@ -93,6 +95,66 @@ TEST(MemorySinkTest, CollectsPiecesInOrder) {
   EXPECT_EQ(sink.position(), 10u);
   EXPECT_EQ(sink.bytes(), bytes_of("abcdefgabc"));
   EXPECT_EQ(sink.release(), bytes_of("abcdefgabc"));
+}
+
+TEST(MemorySinkTest, ReserveGrowsTheBufferOnce) {
+  MemorySink sink;
+  sink.write(ConstBytes(bytes_of("ab")));
+  sink.reserve(1000);
+  const std::byte* data = sink.bytes().data();
+  const std::vector<std::byte> piece(1000, std::byte{7});
+  sink.write(ConstBytes(piece));
+  EXPECT_EQ(sink.bytes().data(), data) << "the writes fit the room reserved";
+  EXPECT_EQ(sink.position(), 1002u);
+  EXPECT_EQ(sink.bytes()[1], std::byte{'b'});
+  EXPECT_EQ(sink.bytes()[1001], std::byte{7});
+  sink.reserve(std::numeric_limits<std::uint64_t>::max());  // more than can be: ignored
+  EXPECT_EQ(sink.position(), 1002u);
+}
+
+// Bytes the filesystem has allocated to a file (st_blocks counts 512-byte units).
+std::uint64_t allocated_bytes(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+
+// Whether the filesystem of `dir` allocates room ahead of the writes (ext4, xfs, tmpfs
+// do; some network filesystems do not).
+bool can_allocate_ahead(const std::filesystem::path& dir) {
+  const std::string probe = (dir / "probe").string();
+  const int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY, 0600);
+  if (fd < 0) return false;
+  const bool ok = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096) == 0;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return ok;
+}
+
+TEST(AtomicFileWriterTest, ReserveAllocatesTheRoomAndLeavesTheSizeToTheWrites) {
+  TempDir dir;
+  const auto path = dir / "big.bin";
+  constexpr std::size_t kRoom = std::size_t{8} << 20;
+  const bool allocates = can_allocate_ahead(dir.path());
+  AtomicFileWriter writer(path, {.fsync = false});
+  const auto head = bytes_of("head");
+  writer.write(ConstBytes(head));
+  writer.reserve(kRoom);
+  EXPECT_EQ(std::filesystem::file_size(writer.temp_path()), head.size())
+      << "the size grows with the writes only";
+  // Elsewhere the hint is ignored, and the rest of the test still holds.
+  if (allocates) {
+    EXPECT_GE(allocated_bytes(writer.temp_path()), kRoom);
+  }
+  const std::vector<std::byte> body(kRoom, std::byte{0x5a});
+  writer.write(ConstBytes(body));
+  writer.commit();
+  EXPECT_EQ(std::filesystem::file_size(path), head.size() + kRoom);
+  const std::string text = read_text(path);
+  EXPECT_EQ(text.substr(0, 4), "head");
+  EXPECT_EQ(text.find_first_not_of('\x5a', 4), std::string::npos);
+  writer.reserve(kRoom);  // after commit: nothing to reserve in, and no error
+  EXPECT_EQ(std::filesystem::file_size(path), head.size() + kRoom);
 }
 
 TEST(AtomicFileWriterTest, WritesPiecesAndCommits) {

@@ -2,6 +2,7 @@
 // reader's refusals for archives built by hand.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
@@ -191,6 +192,26 @@ TEST(PtZip, SaveIsAtomicAndRefusalsTouchNothing) {
                           std::filesystem::directory_iterator()),
             1);  // no temporary file left behind
   EXPECT_TRUE(load(path)["w"].as_tensor().equal(ones({2})));
+}
+
+// A save reserves room for its file up front (ByteSink::reserve), and never more than
+// the file takes: a filesystem keeps room reserved past a file's end.
+TEST(PtZip, SavedFilesHoldNoRoomPastTheirEnd) {
+  testing::TempDir dir;
+  Dict state;
+  for (int i = 0; i < 40; ++i) state.insert_or_assign("w" + std::to_string(i), ones({100, 100}));
+  for (const std::string name : {"model.pt", "model.safetensors"}) {
+    SCOPED_TRACE(name);
+    const auto path = dir / name;
+    save(Value(state), path, {.fsync = false});
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    const auto allocated = static_cast<std::uint64_t>(st.st_blocks) * 512;
+    EXPECT_GT(size, 40u * 100 * 100 * 4);
+    EXPECT_LT(allocated, size + (std::uint64_t{64} << 10));
+    EXPECT_TRUE(load(path)["w39"].as_tensor().equal(ones({100, 100})));
+  }
 }
 
 class PtZipReader : public ::testing::Test {
