@@ -124,6 +124,8 @@ class Unpickler {
   Item& top() { return below(stack_.size()); }
   // The item just below stack position `position`, which must be above the last MARK.
   Item& below(std::size_t position);
+  // Removes the last MARK and returns the stack position it marked.
+  std::size_t pop_mark();
   detail::Items pop_to_mark();
   std::size_t fence() const { return marks_.empty() ? 0 : marks_.back(); }
 
@@ -267,10 +269,15 @@ Item& Unpickler::below(std::size_t position) {
   return stack_[position - 1];
 }
 
-detail::Items Unpickler::pop_to_mark() {
+std::size_t Unpickler::pop_mark() {
   if (marks_.empty()) fail(ErrorCode::kCorrupt, std::string(op_name_) + " without a MARK");
   const std::size_t mark = marks_.back();
   marks_.pop_back();
+  return mark;
+}
+
+detail::Items Unpickler::pop_to_mark() {
+  const std::size_t mark = pop_mark();
   detail::Items items = graph_.new_items();
   items.assign(std::make_move_iterator(stack_.begin() + static_cast<std::ptrdiff_t>(mark)),
                std::make_move_iterator(stack_.end()));
@@ -690,9 +697,7 @@ void Unpickler::step(std::uint8_t byte) {
     case Op::kSetItems: {
       // The keys and values are read where they lie on the stack, not copied off it: a
       // state_dict comes in batches of a thousand.
-      if (marks_.empty()) fail(ErrorCode::kCorrupt, std::string(op_name_) + " without a MARK");
-      const std::size_t mark = marks_.back();
-      marks_.pop_back();
+      const std::size_t mark = pop_mark();
       const std::span<const Item> items(stack_.data() + mark, stack_.size() - mark);
       set_items(target_below(mark, NodeKind::kDict, "a dict").dict(), items);
       stack_.resize(mark);
