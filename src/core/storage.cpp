@@ -12,6 +12,7 @@
 #include <new>
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "mnemo/core/error.h"
 
 namespace mnemo {
@@ -51,6 +52,19 @@ Storage Storage::allocate(std::size_t nbytes, Device device) {
   auto impl = std::make_shared<Impl>();
   impl->owner = aligned_block(nbytes);
   impl->data = static_cast<std::byte*>(impl->owner.get());
+  impl->nbytes = nbytes;
+  impl->device = device;
+  return Storage(std::move(impl));
+}
+
+Storage Storage::allocate_for_fill(std::size_t nbytes, Device device) {
+  const std::size_t huge_page = detail::huge_page_bytes();
+  if (huge_page == 0 || nbytes < huge_page) return allocate(nbytes, device);
+  std::shared_ptr<void> block = detail::map_for_huge_pages(nbytes, huge_page);
+  if (!block) return allocate(nbytes, device);  // no mapping to be had: the heap decides
+  auto impl = std::make_shared<Impl>();
+  impl->data = static_cast<std::byte*>(block.get());
+  impl->owner = std::move(block);
   impl->nbytes = nbytes;
   impl->device = device;
   return Storage(std::move(impl));

@@ -2,7 +2,7 @@
 // tensors that share one (tied weights, views) see each other's writes.
 //
 // A Storage is one of:
-//  - owned heap memory, 64-byte aligned (Storage::allocate);
+//  - owned memory, 64-byte aligned (Storage::allocate, Storage::allocate_for_fill);
 //  - a mapping of a file, read-only or copy-on-write (Storage::map_file);
 //  - foreign memory released by a deleter the caller gives (Storage::from_foreign).
 // A slice of a Storage shares ownership of the whole, so a tensor viewing part of a
@@ -36,6 +36,11 @@ class Storage {
 
   // Uninitialised, 64-byte aligned heap memory.
   static Storage allocate(std::size_t nbytes, Device device = Device::cpu());
+  // As allocate, for a large buffer that is about to be written whole, as a load fills
+  // its tensors: past the size of a huge page, a mapping of its own that the kernel backs
+  // with transparent huge pages, where the machine offers them and they pay off. Then
+  // aligned to the huge page; otherwise exactly allocate().
+  static Storage allocate_for_fill(std::size_t nbytes, Device device = Device::cpu());
   // As allocate, filled with zero bytes.
   static Storage allocate_zeroed(std::size_t nbytes, Device device = Device::cpu());
   // Memory the caller owns; `deleter(data)` runs when the last handle goes (may be empty).
