@@ -25,10 +25,10 @@ Storage StoragePool::allocate(std::size_t nbytes, Device device) {
   // Large storages, those tagged for another device (map_location) and empty ones stand
   // alone: an empty slice would share its address with the next storage, and savers
   // tell storages apart by address.
-  if (needed == 0 || !device.is_cpu()) return Storage::allocate(nbytes, device);
+  if (needed == 0 || !device.is_cpu()) return Storage::allocate_for_fill(nbytes, device);
   if (blocks_.empty() || blocks_.back().nbytes() - used_ < needed) {
     const std::uint64_t size = std::max(needed, std::min(kBlockBytes, small_left_));
-    blocks_.push_back(Storage::allocate(static_cast<std::size_t>(size), device));
+    blocks_.push_back(Storage::allocate_for_fill(static_cast<std::size_t>(size), device));
     slicer_ = StorageSlicer(blocks_.back());
     used_ = 0;
     small_left_ -= std::min(small_left_, size);

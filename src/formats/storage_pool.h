@@ -2,7 +2,8 @@
 // allocated one by one: a state_dict of 20,000 small tensors then costs a few dozen
 // allocations instead of 60,000, and its bytes lie together in memory. Each slice is
 // 64-byte aligned, like any owned Storage, and keeps its whole block alive, so blocks
-// stay small (4 MiB) next to what a load holds. Large storages get their own allocation.
+// stay small (4 MiB) next to what a load holds. Large storages get their own allocation,
+// in huge pages where those pay off (Storage::allocate_for_fill).
 #pragma once
 
 #include <cstddef>

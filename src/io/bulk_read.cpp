@@ -14,8 +14,9 @@
 namespace mnemo::io {
 namespace {
 
-// Ranges up to this size are read in runs; larger ones in pieces of this size.
-constexpr std::uint64_t kPiece = std::uint64_t{1} << 20;
+// Ranges up to this size are read in runs; larger ones in pieces of this size: one huge
+// page, so that two threads never populate the same one.
+constexpr std::uint64_t kPiece = std::uint64_t{2} << 20;
 constexpr std::size_t kMaxRunRanges = std::min<std::size_t>(IOV_MAX, 1024);
 
 // Reads a run of ranges that follow each other in the file with as few preadv calls as

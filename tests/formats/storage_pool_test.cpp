@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "support/resident.h"
 
 namespace mnemo::formats {
@@ -61,6 +62,25 @@ TEST(StoragePool, LargeEmptyAndOtherDeviceStoragesStandAlone) {
   EXPECT_EQ(tagged.device(), Device::cuda(0));
   // The pool went on after them, right where it was.
   EXPECT_EQ(address(next), address(small) + 128);
+}
+
+TEST(StoragePool, LargeStoragesAndBlocksStartOnAHugePageWhereThoseAreUsed) {
+  // Where huge pages pay off, a storage or block that can hold one is filled in them
+  // (Storage::allocate_for_fill); elsewhere both are plain heap memory.
+  const std::size_t huge_page = detail::huge_page_bytes();
+  const std::size_t large_size = (std::size_t{5} << 20) + 3;
+  StoragePool pool(std::uint64_t{8} << 20);
+  const Storage large = pool.allocate(large_size, Device::cpu());
+  const Storage small = pool.allocate(100, Device::cpu());
+  EXPECT_EQ(large.nbytes(), large_size);
+  EXPECT_EQ(large.kind(), StorageKind::kOwned);
+  EXPECT_EQ(small.kind(), StorageKind::kOwned);
+  if (huge_page != 0) {
+    EXPECT_EQ(address(large) % huge_page, 0u);
+    EXPECT_EQ(address(small) % huge_page, 0u) << "the first slice of a 4 MiB block";
+  }
+  std::memset(large.mutable_data(), 3, large_size);
+  EXPECT_EQ(std::to_integer<int>(large.data()[large_size - 1]), 3);
 }
 
 TEST(StoragePool, AsksBeyondTheEstimateStillSucceed) {

@@ -24,11 +24,13 @@ using namespace format;
 namespace {
 
 // read_all: records up to this size are read in runs, several per read; larger ones go
-// straight from the source into their buffers, in pieces of kPiece bytes (small enough
-// that a piece's CRC reads it back from the cache, large enough that a read costs little).
+// straight from the source into their buffers, in pieces of kPiece bytes: small enough
+// that a piece's CRC reads it back from the cache, large enough that a read costs little,
+// and one huge page, so that two threads never populate the same one (a load's large
+// storages start on one: Storage::allocate_for_fill).
 constexpr std::uint64_t kSmallRecord = std::uint64_t{256} << 10;
 constexpr std::uint64_t kRunBytes = std::uint64_t{1} << 20;
-constexpr std::uint64_t kPiece = std::uint64_t{1} << 20;
+constexpr std::uint64_t kPiece = std::uint64_t{2} << 20;
 
 struct DecompressorDeleter {
   void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
