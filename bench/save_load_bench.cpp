@@ -19,6 +19,7 @@
 // every tensor. "peak_bytes" is the process's peak resident memory during the operation
 // above its resident memory before the case was built (so a save's peak includes the
 // tensors it saves), from VmHWM after resetting it through /proc/self/clear_refs.
+// "huge_page_bytes" is the process's memory in transparent huge pages after the operation.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -57,6 +58,17 @@ std::uint64_t status_kib(const char* field) {
     }
   }
   return 0;
+}
+
+// The process's anonymous memory in transparent huge pages; -1 where the kernel does not
+// tell.
+long long huge_page_bytes() {
+  std::ifstream rollup("/proc/self/smaps_rollup");
+  std::string line;
+  while (std::getline(rollup, line)) {
+    if (line.starts_with("AnonHugePages:")) return std::stoll(line.substr(14)) * 1024;
+  }
+  return -1;
 }
 
 std::uint64_t rss_bytes() { return status_kib("VmRSS") * 1024; }
@@ -302,6 +314,7 @@ int run(const Args& a) {
   double seconds = 0, touch_seconds = -1;
   Census c;
   bool peak_reset = false;
+  long long huge = -1;
   if (save) {
     mnemo::Value value = make_case(a.case_name, a.tensors);
     if (st) value = for_safetensors(value);
@@ -310,11 +323,13 @@ int run(const Args& a) {
     const auto start = Clock::now();
     mnemo::save(value, a.file, {.fsync = durable});
     seconds = seconds_since(start);
+    huge = huge_page_bytes();
   } else {
     peak_reset = reset_peak();
     const auto start = Clock::now();
     mnemo::Value value = mnemo::load(a.file, {.mmap = mmap});
     seconds = seconds_since(start);
+    huge = huge_page_bytes();
     c = census(value);
     if (mmap) {
       const auto touch_start = Clock::now();
@@ -327,10 +342,11 @@ int run(const Args& a) {
   std::printf(
       "{\"side\": \"mnemo\", \"case\": \"%s\", \"op\": \"%s\", \"seconds\": %.6f, "
       "\"touch_seconds\": %.6f, \"tensors\": %zu, \"payload_bytes\": %llu, \"peak_bytes\": %lld, "
-      "\"peak_reset\": %s}\n",
+      "\"peak_reset\": %s, \"huge_page_bytes\": %lld}\n",
       a.case_name.c_str(), a.op.c_str(), seconds, touch_seconds, c.tensors,
       static_cast<unsigned long long>(c.bytes),
-      static_cast<long long>(peak) - static_cast<long long>(base), peak_reset ? "true" : "false");
+      static_cast<long long>(peak) - static_cast<long long>(base), peak_reset ? "true" : "false",
+      huge);
   return 0;
 }
 

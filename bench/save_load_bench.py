@@ -65,6 +65,19 @@ def status_bytes(field):
     return 0
 
 
+def huge_page_bytes():
+    """The process's anonymous memory in transparent huge pages, or None where the kernel
+    does not tell."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def reset_peak():
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -276,7 +289,7 @@ def torch_worker(args):
     print(json.dumps({"side": "pytorch", "case": args.case, "op": op, "seconds": seconds,
                       "touch_seconds": touch_seconds, "tensors": count, "payload_bytes": payload,
                       "peak_bytes": status_bytes("VmHWM") - base, "peak_reset": peak_reset,
-                      "torch": torch.__version__}))
+                      "huge_page_bytes": huge_page_bytes(), "torch": torch.__version__}))
 
 
 # --- the runner ------------------------------------------------------------------------
@@ -328,7 +341,8 @@ def cpu_pressure_us():
 # while the host backs them again. Saves, which fill the page cache, then take up to 10x
 # longer on either side, depending on how long the memory they get sat free: the
 # checkpoint save took 60 ms right after a run and 600 ms after a 4 s pause. Copy loads,
-# which fill fresh tensors, moved far less in the runs measured.
+# which fill fresh tensors, moved far less in the runs measured, as long as they use 4 KiB
+# pages: mnemo's therefore leave out huge pages while the reporting is on.
 VIRTIO_ID_BALLOON = 5
 VIRTIO_BALLOON_F_REPORTING = 5  # the feature bit
 PAGE_REPORTING_ORDER = "/sys/module/page_reporting/parameters/page_reporting_order"
@@ -417,6 +431,8 @@ def summarize(case, op, runs, memcpy):
            "mnemo_touch_s": median_of(m, "touch_seconds"),
            "pytorch_touch_s": median_of(p, "touch_seconds"),
            "mnemo_peak": median_of(m, "peak_bytes"), "pytorch_peak": median_of(p, "peak_bytes"),
+           "mnemo_huge": median_of(m, "huge_page_bytes"),
+           "pytorch_huge": median_of(p, "huge_page_bytes"),
            "payload": m[0]["payload_bytes"], "tensors": m[0]["tensors"],
            "peak_measured": all(r.get("peak_reset", False) for r in m)}
     row["ratio"] = row["pytorch_s"] / row["mnemo_s"] if row["pytorch_s"] and row["mnemo_s"] else None
@@ -465,9 +481,9 @@ def print_table(rows, memcpy, args, torch_version):
     if reported is not None:
         print(f"Free page reporting is on (virtio balloon, blocks of {reported // MIB} MiB): memory left"
               " free for about 2 s goes back to the host,\n  and the next process to touch it waits"
-              " for the host; saves of either side then vary up to 10x. For steady\n"
-              f"  numbers, as root: echo {MAX_PAGE_ORDER + 1} > {PAGE_REPORTING_ORDER}"
-              " (and the old value back after)")
+              " for the host; saves of either side then vary up to 10x, and mnemo's\n"
+              "  copy loads do without huge pages. For steady numbers, as root:\n"
+              f"  echo {MAX_PAGE_ORDER + 1} > {PAGE_REPORTING_ORDER} (and the old value back after)")
     header = (f"{'case':<10} {'operation':<16} {'pytorch':>10} {'mnemo':>10} {'ratio':>7}"
               f" {'mnemo GiB/s':>11} {'touch':>9} {'peak MiB m/p':>15}  result")
     print(header)
@@ -490,6 +506,11 @@ def print_table(rows, memcpy, args, torch_version):
           " >= 3x (many: 10x, with < 2 us per tensor beyond the memcpy of its\n  bytes); big: mmap"
           " load < 5 ms, copy load >= half the memcpy bandwidth; copy-load peak <= 1.1x the\n  payload,"
           " save peak <= payload + 64 MiB; .st: ahead of the Python reader/writer.")
+    huge = [f"{r['case']} {OP_LABELS[r['op']]} {r['mnemo_huge'] / MIB:.0f}/{r['pytorch_huge'] / MIB:.0f}"
+            for r in rows if r["op"] in ("load-pt", "load-st")
+            and r["mnemo_huge"] is not None and r["pytorch_huge"] is not None]
+    if huge:
+        print("In transparent huge pages after the copy loads, MiB (mnemo/pytorch): " + ", ".join(huge))
     missed = [f"{r['case']} {r['op']} ({', '.join(r['missed'])})" for r in rows if r["missed"]]
     print("MISSED: " + "; ".join(missed) if missed else "every target met")
 
