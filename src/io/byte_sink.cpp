@@ -27,8 +27,10 @@ namespace mnemo::io {
 namespace {
 
 // A durable write starts the disk writing every this many bytes, so that by the time
-// commit() flushes the file most of it is already on its way (sync_file_range).
-constexpr std::uint64_t kWritebackChunk = std::uint64_t{32} << 20;
+// commit() flushes the file most of it is already on its way (sync_file_range). What
+// commit() still waits for is the last slice: 8 MiB saved 5 to 10% of a durable save of
+// 80 to 300 MB against 32 MiB.
+constexpr std::uint64_t kWritebackChunk = std::uint64_t{8} << 20;
 
 // The longest file name most Linux filesystems accept (NAME_MAX).
 constexpr std::size_t kMaxNameBytes = 255;

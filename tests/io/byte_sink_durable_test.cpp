@@ -16,11 +16,12 @@ using testing::TempDir;
 
 TEST(AtomicFileWriterDurableTest, LargeAndSmallPiecesArriveWhole) {
   TempDir dir;
-  // One piece over the 32 MiB slice, then many small ones, then one just under it.
+  // One piece of several 8 MiB slices and a ragged end, then many small ones, then one
+  // just under a slice.
   std::vector<std::vector<std::byte>> parts;
   parts.push_back(pattern((std::size_t{40} << 20) + 3, 1));
   for (unsigned i = 0; i < 2000; ++i) parts.push_back(pattern(1000 + i, i + 2));
-  parts.push_back(pattern((std::size_t{32} << 20) - 5, 9999));
+  parts.push_back(pattern((std::size_t{8} << 20) - 5, 9999));
   std::vector<ConstBytes> pieces(parts.begin(), parts.end());
   std::vector<std::byte> expected;
   for (const auto& p : parts) expected.insert(expected.end(), p.begin(), p.end());
