@@ -45,9 +45,9 @@ class Snapshotter {
     std::vector<Piece> pieces;
     std::uint64_t total = 0;
     for (const auto& [from, to] : pending_) {
-      for (std::size_t at = 0; at < from.nbytes(); at += kPiece) {
-        pieces.push_back(
-            {from.data() + at, to.mutable_data() + at, std::min(kPiece, from.nbytes() - at)});
+      for (std::size_t at = 0; at < from.nbytes(); at += io::kPieceBytes) {
+        pieces.push_back({from.data() + at, to.mutable_data() + at,
+                          std::min<std::size_t>(io::kPieceBytes, from.nbytes() - at)});
       }
       total += from.nbytes();
     }
@@ -68,7 +68,7 @@ class Snapshotter {
     auto [it, inserted] = copies_.try_emplace({storage.data(), storage.nbytes()});
     if (inserted) {
       it->second = Storage::allocate_for_fill(storage.nbytes(), storage.device());
-      if (storage.nbytes() < kPiece) {  // not worth a task of its own
+      if (storage.nbytes() < io::kPieceBytes) {  // not worth a task of its own
         std::memcpy(it->second.mutable_data(), storage.data(), storage.nbytes());
       } else {
         pending_.push_back({storage, it->second});
@@ -79,9 +79,6 @@ class Snapshotter {
     if (tensor.requires_grad()) copied.set_requires_grad(true);
     return copied;
   }
-
-  // One huge page: two threads never populate the same one.
-  static constexpr std::size_t kPiece = std::size_t{2} << 20;
 
   struct Pending {
     Storage from;

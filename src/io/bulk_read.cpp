@@ -14,9 +14,8 @@
 namespace mnemo::io {
 namespace {
 
-// Ranges up to this size are read in runs; larger ones in pieces of this size: one huge
-// page, so that two threads never populate the same one.
-constexpr std::uint64_t kPiece = std::uint64_t{2} << 20;
+// Ranges up to kPieceBytes are read in runs of up to that size and at most this many
+// ranges; larger ones in pieces of kPieceBytes.
 constexpr std::size_t kMaxRunRanges = std::min<std::size_t>(IOV_MAX, 1024);
 
 // Reads a run of ranges that follow each other in the file with as few preadv calls as
@@ -74,9 +73,10 @@ void read_ranges(const ByteSource& source, std::span<const RangeRead> requests,
   for (const std::size_t i : order) {
     const RangeRead& r = requests[i];
     total += r.out.size();
-    if (r.out.size() > kPiece) {
-      for (std::uint64_t at = 0; at < r.out.size(); at += kPiece) {
-        tasks.push_back({sorted.size(), sorted.size() + 1, at, std::min(kPiece, r.out.size() - at)});
+    if (r.out.size() > kPieceBytes) {
+      for (std::uint64_t at = 0; at < r.out.size(); at += kPieceBytes) {
+        tasks.push_back(
+            {sorted.size(), sorted.size() + 1, at, std::min(kPieceBytes, r.out.size() - at)});
       }
       sorted.push_back(r);
       continue;
@@ -84,7 +84,7 @@ void read_ranges(const ByteSource& source, std::span<const RangeRead> requests,
     Task* run = tasks.empty() || tasks.back().length != 0 ? nullptr : &tasks.back();
     const RangeRead* previous = run ? &sorted.back() : nullptr;
     if (run && run->last == sorted.size() && previous->offset + previous->out.size() == r.offset &&
-        run->last - run->first < kMaxRunRanges && run->begin + r.out.size() <= kPiece) {
+        run->last - run->first < kMaxRunRanges && run->begin + r.out.size() <= kPieceBytes) {
       run->last += 1;
       run->begin += r.out.size();  // a run's bytes so far
     } else if (!r.out.empty()) {

@@ -30,6 +30,11 @@ std::uint32_t copy_with_crc32(std::span<std::byte> dst, std::span<const std::byt
 // the copy too, since a system call each would cost about what it saves.
 void prefault_for_write(std::span<std::byte> bytes);
 
+// The piece a large buffer is filled in, each on one thread: a huge page (2 MiB on x86),
+// so that two threads never populate the same one, since large buffers start on one
+// (Storage::allocate_for_fill); and large enough that a read or a task costs little.
+inline constexpr std::uint64_t kPieceBytes = std::uint64_t{2} << 20;
+
 // How many threads work on `bytes` of copying: 1 below a few MiB (a thread costs more
 // than it saves there), else up to the cores the process may run on.
 std::size_t threads_for(std::uint64_t bytes);

@@ -24,13 +24,9 @@ using namespace format;
 namespace {
 
 // read_all: records up to this size are read in runs, several per read; larger ones go
-// straight from the source into their buffers, in pieces of kPiece bytes: small enough
-// that a piece's CRC reads it back from the cache, large enough that a read costs little,
-// and one huge page, so that two threads never populate the same one (a load's large
-// storages start on one: Storage::allocate_for_fill).
+// straight from the source into their buffers, in pieces of io::kPieceBytes.
 constexpr std::uint64_t kSmallRecord = std::uint64_t{256} << 10;
 constexpr std::uint64_t kRunBytes = std::uint64_t{1} << 20;
-constexpr std::uint64_t kPiece = std::uint64_t{2} << 20;
 
 struct DecompressorDeleter {
   void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
@@ -131,7 +127,7 @@ struct PieceRead {
   std::span<std::byte> out;
 };
 
-// Reads records straight into their buffers, stored ones in pieces of kPiece bytes spread
+// Reads records straight into their buffers, stored ones in pieces of io::kPieceBytes spread
 // over `threads` (a deflated one whole, with its CRC), each piece's CRC taken while it is
 // in the cache. Then the pieces' CRCs of each stored record are combined and checked, in
 // the order of `reads`. The first failed piece's error is the one reported.
@@ -149,7 +145,7 @@ void read_in_pieces(std::span<const PieceRead> reads, const io::ByteSource& sour
   for (std::size_t r = 0; r < reads.size(); ++r) {
     const Entry& entry = *reads[r].entry;
     first_piece[r] = pieces.size();
-    const std::uint64_t step = in_pieces(entry) ? kPiece : entry.size;
+    const std::uint64_t step = in_pieces(entry) ? io::kPieceBytes : entry.size;
     std::uint64_t begin = 0;
     do {
       const std::uint64_t length = std::min(step, entry.size - begin);
