@@ -1,9 +1,7 @@
 #include "mnemo/checkpoint/snapshot.h"
 
-#include <algorithm>
 #include <cstring>
 #include <map>
-#include <span>
 #include <vector>
 
 #include "io/parallel_copy.h"
@@ -37,25 +35,7 @@ class Snapshotter {
   // each piece's fresh pages populated at once: the copy is what an asynchronous save
   // makes training wait for.
   void fill() {
-    struct Piece {
-      const std::byte* from;
-      std::byte* to;
-      std::size_t length;
-    };
-    std::vector<Piece> pieces;
-    std::uint64_t total = 0;
-    for (const auto& [from, to] : pending_) {
-      for (std::size_t at = 0; at < from.nbytes(); at += io::kPieceBytes) {
-        pieces.push_back({from.data() + at, to.mutable_data() + at,
-                          std::min<std::size_t>(io::kPieceBytes, from.nbytes() - at)});
-      }
-      total += from.nbytes();
-    }
-    io::parallel_for(pieces.size(), io::threads_for(total), [&](std::size_t i) {
-      const Piece& piece = pieces[i];
-      io::prefault_for_write(std::span(piece.to, piece.length));
-      std::memcpy(piece.to, piece.from, piece.length);
-    });
+    io::copy_in_pieces(pending_, io::Destination::kFresh);
     pending_.clear();
   }
 
@@ -71,7 +51,7 @@ class Snapshotter {
       if (storage.nbytes() < io::kPieceBytes) {  // not worth a task of its own
         std::memcpy(it->second.mutable_data(), storage.data(), storage.nbytes());
       } else {
-        pending_.push_back({storage, it->second});
+        pending_.push_back({storage.data(), it->second.mutable_data(), storage.nbytes()});
       }
     }
     Tensor copied(it->second, tensor.dtype(), tensor.sizes(), tensor.strides(),
@@ -80,13 +60,10 @@ class Snapshotter {
     return copied;
   }
 
-  struct Pending {
-    Storage from;
-    Storage to;
-  };
-
   std::map<std::pair<const std::byte*, std::size_t>, Storage> copies_;
-  std::vector<Pending> pending_;
+  // The large copies still to make. Both storages outlive them: the source in the value
+  // copied, the new one in copies_.
+  std::vector<io::CopyRange> pending_;
 };
 
 }  // namespace

@@ -120,6 +120,23 @@ void prefault_for_write(std::span<std::byte> bytes) {
 #endif
 }
 
+void copy_in_pieces(std::span<const CopyRange> ranges, Destination destination) {
+  std::vector<CopyRange> pieces;
+  std::uint64_t total = 0;
+  for (const CopyRange& range : ranges) {
+    for (std::size_t at = 0; at < range.length; at += kPieceBytes) {
+      pieces.push_back(
+          {range.from + at, range.to + at, std::min<std::size_t>(kPieceBytes, range.length - at)});
+    }
+    total += range.length;
+  }
+  parallel_for(pieces.size(), threads_for(total), [&](std::size_t i) {
+    const CopyRange& piece = pieces[i];
+    if (destination == Destination::kFresh) prefault_for_write(std::span(piece.to, piece.length));
+    std::memcpy(piece.to, piece.from, piece.length);
+  });
+}
+
 std::size_t threads_for(std::uint64_t bytes) {
   static const std::size_t cpus = available_cpus();
   if (bytes < 2 * kBytesPerThread) return 1;

@@ -35,6 +35,23 @@ void prefault_for_write(std::span<std::byte> bytes);
 // (Storage::allocate_for_fill); and large enough that a read or a task costs little.
 inline constexpr std::uint64_t kPieceBytes = std::uint64_t{2} << 20;
 
+// One copy: `length` bytes from `from` to `to`, which do not overlap.
+struct CopyRange {
+  const std::byte* from;
+  std::byte* to;
+  std::size_t length;
+};
+
+// What the destinations of copy_in_pieces are: fresh memory, whose pages are populated
+// at once before each piece is copied (cheaper than faulting them in one by one), or
+// memory already in use, where populating would only walk pages that are there.
+enum class Destination { kFresh, kInUse };
+
+// Makes every copy, cut into kPieceBytes pieces spread over the cores. Pieces are cut
+// from the start of each range, so a range that starts on a huge page (as large buffers
+// from Storage::allocate_for_fill do) is filled one huge page per piece.
+void copy_in_pieces(std::span<const CopyRange> ranges, Destination destination);
+
 // How many threads work on `bytes` of copying: 1 below a few MiB (a thread costs more
 // than it saves there), else up to the cores the process may run on.
 std::size_t threads_for(std::uint64_t bytes);

@@ -61,6 +61,27 @@ TEST(CopyWithCrc32Test, CopiesAndChecksAcrossBlocks) {
   }
 }
 
+TEST(CopyInPiecesTest, MakesEveryCopyWholeWhateverItsLength) {
+  // Lengths around the piece size, and enough bytes in all for several threads; each copy
+  // reads from its own place in the source, so a piece copied from the wrong offset shows.
+  const std::size_t lengths[] = {0, 1, kPieceBytes - 1, kPieceBytes, 2 * kPieceBytes + 13, 4097};
+  std::size_t total = 0;
+  for (std::size_t n : lengths) total += n;
+  const auto source = pattern(total);
+  for (const Destination kind : {Destination::kFresh, Destination::kInUse}) {
+    std::vector<std::byte> destination(total);
+    std::vector<CopyRange> ranges;
+    std::size_t at = 0;
+    for (std::size_t n : lengths) {
+      ranges.push_back({source.data() + at, destination.data() + at, n});
+      at += n;
+    }
+    copy_in_pieces(ranges, kind);
+    EXPECT_EQ(destination, source);
+  }
+  copy_in_pieces({}, Destination::kFresh);  // nothing to copy is fine
+}
+
 TEST(ParallelForTest, RunsEveryTaskOnceOnAnyNumberOfThreads) {
   for (std::size_t threads : {1u, 2u, 3u, 8u}) {
     std::vector<std::atomic<int>> runs(1000);
