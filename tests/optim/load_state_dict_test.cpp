@@ -82,6 +82,45 @@ TEST(LoadStateDict, AFailedLoadChangesNothing) {
   EXPECT_TRUE(trained.opt.state().at(0).as_dict().at("exp_avg").as_tensor().equal(exp_avg_before));
 }
 
+// State tensors of a few MiB are copied apart from the small ones, in pieces, after
+// every parameter's state has been read: each must still come out whole, in clone()'s
+// layout, and owning its memory, wherever its source lay in its storage.
+TEST(LoadStateDict, LargeStateTensorsAreCopiedWholeIntoTheirOwnMemory) {
+  const Shape sizes{1024, 1025};  // 4.2 MB: two whole pieces of 2 MiB and a partial one
+  const std::int64_t numel = 1024 * 1025;
+  Tensor param = zeros(sizes);
+  Adam opt({param});
+  param.set_grad(full(sizes, 0.5f));
+  opt.step();
+  Value saved = opt.state_dict();
+  Dict& state = saved.as_dict().at("state").as_dict().at(0).as_dict();
+  // exp_avg: a contiguous view 17 elements into a larger storage; exp_avg_sq: a
+  // transposed, so not contiguous, view.
+  const Tensor backing = arange(0.0, static_cast<double>(numel + 40), 1.0);
+  const Tensor offset_view(backing.storage(), DType::kFloat32, sizes, {1025, 1}, 17);
+  const Tensor transposed = arange(0.0, static_cast<double>(numel), 1.0).view({1025, 1024}).t();
+  state.insert_or_assign("exp_avg", offset_view);
+  state.insert_or_assign("exp_avg_sq", transposed);
+
+  Adam loaded({zeros(sizes)});
+  loaded.load_state_dict(saved);
+  const Dict& got = loaded.state().at(0).as_dict();
+  for (const auto& [name, source] :
+       {std::pair{"exp_avg", offset_view}, {"exp_avg_sq", transposed}}) {
+    SCOPED_TRACE(name);
+    const Tensor copy = got.at(name).as_tensor();
+    EXPECT_TRUE(copy.equal(source));
+    EXPECT_EQ(copy.strides(), (Shape{1025, 1}));
+    EXPECT_EQ(copy.storage_offset(), 0);
+    EXPECT_EQ(copy.storage().nbytes(), source.nbytes());
+    EXPECT_NE(copy.storage().data(), source.storage().data());
+  }
+  // The copies are the optimizer's own: the caller's tensors may change after the load.
+  const Tensor expected = offset_view.clone();
+  backing.fill_(-1.0);
+  EXPECT_TRUE(got.at("exp_avg").as_tensor().equal(expected));
+}
+
 TEST(LoadStateDict, RefusesWhatIsNotAnOptimizerStateDict) {
   Trained trained;
   EXPECT_THAT(error_of([&] { trained.opt.load_state_dict(Value(3)); }),
