@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "io/parallel_copy.h"
 #include "mnemo/autograd/grad_mode.h"
 #include "mnemo/nn/module.h"
 
@@ -64,20 +65,75 @@ class StateDictLoader {
     // any graph (torch.no_grad() in PyTorch's _load_from_state_dict).
     NoGradGuard no_grad;
     for (auto& [module, state] : extra_states_) module->set_extra_state(*state);
-    for (const auto& [destination, source] : copies_) {
-      if (options_.assign) {
+    if (options_.assign) {
+      for (const auto& [destination, source] : copies_) {
         const bool requires_grad = destination.requires_grad();
         destination.set_(source);
-        destination.set_requires_grad(requires_grad && (is_floating_point(source.dtype()) ||
-                                                        is_complex(source.dtype())));
-      } else {
-        destination.copy_(source);
+        destination.set_requires_grad(
+            requires_grad && (is_floating_point(source.dtype()) || is_complex(source.dtype())));
       }
+    } else {
+      copy_all();
     }
     return IncompatibleKeys{std::move(missing_), std::move(unexpected_)};
   }
 
  private:
+  // Writes every checkpoint tensor into its model tensor. Large plain copies (both
+  // contiguous, of one dtype and device, at least a piece long) whose memory nothing else
+  // in the load touches are made together, in pieces spread over the cores; the rest one
+  // by one, in order, with copy_. Storages stand in for the bytes each tensor may touch: a model
+  // tensor that shares its storage with another model tensor or with a checkpoint tensor
+  // (tied weights, a state_dict of the model itself) is copied in order, as before.
+  void copy_all() {
+    struct Span {
+      const std::byte* begin;
+      const std::byte* end;
+      std::size_t copy;  // index into copies_
+      bool destination;
+    };
+    std::vector<Span> spans;
+    spans.reserve(2 * copies_.size());
+    for (std::size_t i = 0; i < copies_.size(); ++i) {
+      for (const bool destination : {true, false}) {
+        const Tensor& tensor = destination ? copies_[i].first : copies_[i].second;
+        if (!tensor.defined()) continue;  // copy_ says what is wrong with it
+        const Storage& storage = tensor.storage();
+        spans.push_back({storage.data(), storage.data() + storage.nbytes(), i, destination});
+      }
+    }
+    std::sort(spans.begin(), spans.end(),
+              [](const Span& a, const Span& b) { return a.begin < b.begin; });
+    // Runs of spans that overlap one another; a model tensor in a run of more than one
+    // is not copied apart from the others.
+    std::vector<bool> shared(copies_.size(), false);
+    for (std::size_t first = 0; first < spans.size();) {
+      std::size_t last = first + 1;
+      const std::byte* end = spans[first].end;
+      while (last < spans.size() && spans[last].begin < end) end = std::max(end, spans[last++].end);
+      if (last - first > 1) {
+        for (std::size_t k = first; k < last; ++k) {
+          if (spans[k].destination) shared[spans[k].copy] = true;
+        }
+      }
+      first = last;
+    }
+    std::vector<io::CopyRange> together;
+    for (std::size_t i = 0; i < copies_.size(); ++i) {
+      const auto& [destination, source] = copies_[i];
+      if (!shared[i] && source.defined() && destination.is_contiguous() && source.is_contiguous() &&
+          destination.dtype() == source.dtype() && destination.device() == source.device() &&
+          destination.nbytes() >= io::kPieceBytes) {
+        together.push_back({static_cast<const std::byte*>(source.data_ptr()),
+                            static_cast<std::byte*>(destination.mutable_data_ptr()),
+                            destination.nbytes()});
+      } else {
+        destination.copy_(source);
+      }
+    }
+    io::copy_in_pieces(together, io::Destination::kInUse);
+  }
+
   const Value* lookup(const std::string& key) const {
     if (const Value* v = state_dict_.find(key)) return v;
     return additions_.find(key);

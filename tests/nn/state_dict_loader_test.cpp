@@ -58,6 +58,52 @@ TEST(LoadStateDict, CopiesEveryTensorIntoTheModel) {
   EXPECT_TRUE(target.bn->running_mean.equal(full({5}, 0.5)));
 }
 
+// A module of two large parameters given as they are (views included), for the copies
+// that load_state_dict makes in pieces over the cores.
+struct Pair : Module {
+  Pair(const Tensor& a, const Tensor& b) {
+    register_parameter("a", a);
+    register_parameter("b", b);
+  }
+};
+
+constexpr std::int64_t kLarge = std::int64_t{1} << 20;  // 4 MiB of float32: two pieces
+
+Tensor view_of(const Tensor& base, std::int64_t offset, std::int64_t numel) {
+  return Tensor(base.storage(), base.dtype(), {numel}, {1}, base.storage_offset() + offset);
+}
+
+TEST(LoadStateDict, LargeTensorsAreCopiedIntoTheModelsOwnMemory) {
+  Pair model(zeros({kLarge}), zeros({kLarge}));
+  const void* a_memory = model.parameter("a").data_ptr();
+  // a's source starts 3 elements into its storage; b's is not contiguous.
+  const Tensor backing = arange(0.0, static_cast<double>(kLarge + 8), 1.0);
+  const Tensor strided =
+      arange(0.0, static_cast<double>(2 * kLarge), 1.0).view({kLarge, 2}).select(1, 1);
+  model.load_state_dict(StateDict{{"a", view_of(backing, 3, kLarge)}, {"b", strided}});
+  EXPECT_EQ(model.parameter("a").data_ptr(), a_memory);
+  EXPECT_TRUE(model.parameter("a").equal(view_of(backing, 3, kLarge)));
+  EXPECT_TRUE(model.parameter("b").equal(strided));
+}
+
+TEST(LoadStateDict, LargeCopiesThatShareMemoryAreMadeInOrderAsCopyDoes) {
+  // a views the model's storage one element after where its source starts: copied as
+  // copy_ copies overlapping tensors, each element from the source's old value. (Copied
+  // in pieces instead, on one thread for these 4 MiB, each piece would start from an
+  // element the piece before it had already overwritten.)
+  const Tensor shared = arange(0.0, static_cast<double>(kLarge + 1), 1.0);
+  Pair overlapping(view_of(shared, 1, kLarge), zeros({4}));
+  overlapping.load_state_dict(StateDict{{"a", view_of(shared, 0, kLarge)}, {"b", zeros({4})}});
+  EXPECT_TRUE(overlapping.parameter("a").equal(arange(0.0, static_cast<double>(kLarge), 1.0)));
+
+  // Tied weights, given different values: the later key wins, as with one copy_ after
+  // the other.
+  const Tensor tied = zeros({kLarge});
+  Pair same(tied, tied);
+  same.load_state_dict(StateDict{{"a", full({kLarge}, 1.0)}, {"b", full({kLarge}, 2.0)}});
+  EXPECT_TRUE(tied.equal(full({kLarge}, 2.0)));
+}
+
 TEST(LoadStateDict, CastsToTheModelsDtype) {
   Net source, target;
   StateDict sd = source.state_dict();
