@@ -13,6 +13,9 @@
 //               {"epoch", "model", "optimizer": {"state", "param_groups"}, "loss"}
 // Operations: save-pt, save-pt-durable (fsync), load-pt (copy, CRC checked), load-pt-mmap,
 // and the same with -st for .safetensors; memcpy measures the machine's copy bandwidth.
+// resume-pt (checkpoint only) is what resuming training does: the load, then the model's
+// and the Adam optimizer's load_state_dict, into a model built (and an optimizer made
+// over it) before the timing starts.
 //
 // "seconds" is the operation alone (building the tensors to save is not timed). For an
 // mmap load, "touch_seconds" is the time to then read one byte of every 4 KiB page of
@@ -30,12 +33,16 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "mnemo/core/storage.h"
 #include "mnemo/core/tensor.h"
 #include "mnemo/core/value.h"
+#include "mnemo/nn/module.h"
+#include "mnemo/optim/adam.h"
 #include "mnemo/serialize.h"
 
 namespace {
@@ -202,6 +209,34 @@ mnemo::Value make_case(const std::string& name, int tensors) {
   throw std::runtime_error("unknown case '" + name + "' (big, many, checkpoint)");
 }
 
+// The checkpoint case's model, as a tree of plain modules holding its parameters (zeros),
+// and an Adam over them: what resume-pt loads into.
+struct Trainee {
+  std::shared_ptr<mnemo::nn::Module> model = std::make_shared<mnemo::nn::Module>("Model");
+  std::unique_ptr<mnemo::optim::Adam> optimizer;
+};
+
+Trainee make_trainee() {
+  Trainee t;
+  std::map<std::string, std::shared_ptr<mnemo::nn::Module>> modules{{"", t.model}};
+  for (const auto& [name, shape] : model_parameters()) {
+    std::string prefix;
+    std::size_t start = 0;
+    for (std::size_t dot = name.find('.'); dot != std::string::npos; dot = name.find('.', start)) {
+      const std::string child = name.substr(start, dot - start);
+      auto& module = modules[prefix + child + "."];
+      if (!module) {
+        module = modules[prefix]->register_module(child, std::make_shared<mnemo::nn::Module>());
+      }
+      prefix += child + ".";
+      start = dot + 1;
+    }
+    modules[prefix]->register_parameter(name.substr(start), mnemo::zeros(shape));
+  }
+  t.optimizer = std::make_unique<mnemo::optim::Adam>(t.model->parameters());
+  return t;
+}
+
 // safetensors holds only (nested dicts of) tensors: the checkpoint case is saved as its
 // model and optimizer state, flattened; its scalars are left out.
 mnemo::Value for_safetensors(const mnemo::Value& value) {
@@ -281,10 +316,11 @@ Args parse(int argc, char** argv) {
     else if (arg == "--bytes") a.bytes = std::stoull(next());
     else if (arg == "--reps") a.reps = std::stoi(next());
     else if (arg == "--help" || arg == "-h") {
-      std::cout << "usage: mnemo-bench-io --case big|many|checkpoint --op OP --file PATH [--tensors N]\n"
-                   "       mnemo-bench-io --op memcpy [--bytes N] [--reps N]\n"
-                   "OP: save-pt save-pt-durable load-pt load-pt-mmap save-st save-st-durable "
-                   "load-st load-st-mmap\n";
+      std::cout
+          << "usage: mnemo-bench-io --case big|many|checkpoint --op OP --file PATH [--tensors N]\n"
+             "       mnemo-bench-io --op memcpy [--bytes N] [--reps N]\n"
+             "OP: save-pt save-pt-durable load-pt load-pt-mmap save-st save-st-durable "
+             "load-st load-st-mmap resume-pt\n";
       std::exit(0);
     } else {
       throw std::runtime_error("unknown argument '" + arg + "' (--help)");
@@ -304,6 +340,9 @@ int run(const Args& a) {
   const bool save = a.op.rfind("save-", 0) == 0;
   const bool durable = a.op.find("-durable") != std::string::npos;
   const bool mmap = a.op.find("-mmap") != std::string::npos;
+  const bool resume = a.op == "resume-pt";
+  if (resume && a.case_name != "checkpoint")
+    throw std::runtime_error("resume-pt is for the checkpoint case");
   const std::string expected_ext = st ? ".safetensors" : ".pt";
   if (a.file.size() < expected_ext.size() ||
       a.file.compare(a.file.size() - expected_ext.size(), expected_ext.size(), expected_ext) != 0) {
@@ -324,6 +363,16 @@ int run(const Args& a) {
     mnemo::save(value, a.file, {.fsync = durable});
     seconds = seconds_since(start);
     huge = huge_page_bytes();
+  } else if (resume) {
+    Trainee trainee = make_trainee();
+    peak_reset = reset_peak();
+    const auto start = Clock::now();
+    const mnemo::Value value = mnemo::load(a.file);
+    trainee.model->load_state_dict(value["model"].value().to_state_dict());
+    trainee.optimizer->load_state_dict(value["optimizer"].value());
+    seconds = seconds_since(start);
+    huge = huge_page_bytes();
+    c = census(value);
   } else {
     peak_reset = reset_peak();
     const auto start = Clock::now();

@@ -6,7 +6,8 @@ Cases: big (64 float32 tensors of 2048 x 2048, 1 GiB), many (20,000 float32 tens
 checkpoint dict). Operations: save to .pt (page cache, no fsync), save durable (fsync of
 the file and its directory), load (a copy; mnemo checks every record's CRC-32), load
 with mmap (every tensor built over a mapping; then one byte of every page read), and
-the same four for .safetensors.
+the same four for .safetensors. For checkpoint, also resume: the load, then the model's
+and the Adam optimizer's load_state_dict, into a model and optimizer made before timing.
 
 Every measurement is a fresh process: mnemo's is bench/save_load_bench.cpp
 (BUILD_DIR/bin/mnemo-bench-io), PyTorch's is this file with --torch-worker, timed inside
@@ -40,12 +41,13 @@ GIB = 1024 ** 3
 MIB = 1024 ** 2
 CASES = ["big", "many", "checkpoint"]
 OPS = ["save-pt", "save-pt-durable", "load-pt", "load-pt-mmap",
-       "save-st", "save-st-durable", "load-st", "load-st-mmap"]
+       "save-st", "save-st-durable", "load-st", "load-st-mmap", "resume-pt"]
 OP_LABELS = {
     "save-pt": "save .pt", "save-pt-durable": "save .pt+fsync", "load-pt": "load .pt",
     "load-pt-mmap": "load .pt mmap", "save-st": "save .st", "save-st-durable": "save .st+fsync",
-    "load-st": "load .st", "load-st-mmap": "load .st mmap",
+    "load-st": "load .st", "load-st-mmap": "load .st mmap", "resume-pt": "resume .pt",
 }
+RESUME_CASES = ("checkpoint",)  # the cases resume-pt applies to: a model and its optimizer
 # Targets (bench/README.md): ratios are PyTorch's time over mnemo's.
 SPEEDUP = {"big": 3.0, "checkpoint": 3.0, "many": 10.0}
 MANY_OVERHEAD_US = 2.0        # per-tensor overhead of the many case, save and load
@@ -118,6 +120,21 @@ def make_case(torch, name, tensors):
              "differentiable": False, "fused": False, "params": list(range(len(params)))}
     return {"epoch": 3, "model": model,
             "optimizer": {"state": state, "param_groups": [group]}, "loss": 0.125}
+
+
+def make_trainee(torch):
+    """The checkpoint case's model, as a tree of plain modules holding its parameters
+    (zeros), and an Adam over them: what resume-pt loads into."""
+    model = torch.nn.Module()
+    for name, shape in model_parameters():
+        *path, leaf = name.split(".")
+        module = model
+        for part in path:
+            if part not in module._modules:
+                module.add_module(part, torch.nn.Module())
+            module = module._modules[part]
+        module.register_parameter(leaf, torch.nn.Parameter(torch.zeros(shape)))
+    return model, torch.optim.Adam(model.parameters())
 
 
 def flatten_tensors(torch, value, prefix=""):
@@ -267,6 +284,18 @@ def torch_worker(args):
         else:
             torch.save(value, path)
         seconds = time.perf_counter() - start
+    elif op == "resume-pt":
+        # load_state_dict's copies may use every core, as mnemo's do.
+        torch.set_num_threads(os.cpu_count())
+        model, optimizer = make_trainee(torch)
+        peak_reset = reset_peak()
+        start = time.perf_counter()
+        value = torch.load(path)
+        model.load_state_dict(value["model"])
+        optimizer.load_state_dict(value["optimizer"])
+        seconds = time.perf_counter() - start
+        payload = sum(t.numel() * t.element_size() for t in all_tensors(torch, value))
+        count = sum(1 for _ in all_tensors(torch, value))
     else:
         if mmap and not st and "mmap" not in torch.load.__code__.co_varnames:
             print(json.dumps({"side": "pytorch", "unsupported": True}))
@@ -384,7 +413,8 @@ def bench_case(args, case, ops, memcpy):
                   "st": os.path.join(scratch, f"{case}.safetensors")}
     # The files every load reads: .pt from torch.save, .safetensors from mnemo (its writer
     # lays files out as the reference safetensors writer does).
-    if any(op.startswith("load-pt") for op in ops):
+    ops = [op for op in ops if op != "resume-pt" or case in RESUME_CASES]
+    if any(op.startswith("load-pt") or op == "resume-pt" for op in ops):
         run_json([sys.executable, os.path.abspath(__file__), "--torch-worker", "--case", case,
                   "--op", "save-pt", "--file", load_files["pt"]]
                  + (["--tensors", str(args.tensors)] if args.tensors and case == "many" else []),
@@ -396,7 +426,7 @@ def bench_case(args, case, ops, memcpy):
     rows = []
     for op in ops:
         kind = "st" if "-st" in op else "pt"
-        if op.startswith("load-"):
+        if op.startswith("load-") or op == "resume-pt":
             path = {"mnemo": load_files[kind], "pytorch": load_files[kind]}
             warm(load_files[kind])
         else:
@@ -439,7 +469,10 @@ def summarize(case, op, runs, memcpy):
     row["mnemo_gib_s"] = row["payload"] / row["mnemo_s"] / GIB if row["mnemo_s"] else None
     checks = []  # (what, passed)
     is_save, is_copy_load = op.startswith("save-"), op in ("load-pt", "load-st")
-    if op.endswith("-pt") or op in ("save-pt-durable",):
+    if op == "resume-pt":
+        if row["ratio"] is not None:
+            checks.append(("ahead", row["ratio"] >= 1.0))
+    elif op.endswith("-pt") or op in ("save-pt-durable",):
         if row["ratio"] is not None:
             checks.append((f">={SPEEDUP[case]:g}x", row["ratio"] >= SPEEDUP[case]))
     elif row["ratio"] is not None and "mmap" not in op:
@@ -505,7 +538,8 @@ def print_table(rows, memcpy, args, torch_version):
           " above the process's start (a save's includes\n  its tensors). Targets: .pt save/load"
           " >= 3x (many: 10x, with < 2 us per tensor beyond the memcpy of its\n  bytes); big: mmap"
           " load < 5 ms, copy load >= half the memcpy bandwidth; copy-load peak <= 1.1x the\n  payload,"
-          " save peak <= payload + 64 MiB; .st: ahead of the Python reader/writer.")
+          " save peak <= payload + 64 MiB; .st: ahead of the Python reader/writer. resume: the load\n"
+          "  and the model's and Adam's load_state_dict, PyTorch on every core; ahead of PyTorch.")
     huge = [f"{r['case']} {OP_LABELS[r['op']]} {r['mnemo_huge'] / MIB:.0f}/{r['pytorch_huge'] / MIB:.0f}"
             for r in rows if r["op"] in ("load-pt", "load-st")
             and r["mnemo_huge"] is not None and r["pytorch_huge"] is not None]
