@@ -9,9 +9,11 @@
 #include <cmath>
 #include <cstdlib>
 #include <functional>
+#include <unordered_set>
 
 #include "mnemo/core/value_json.h"
 #include "mnemo/version.h"
+#include "nn/deferred_init.h"
 
 namespace mnemo {
 namespace {
@@ -183,7 +185,24 @@ Value model_file_value(const nn::Module& model, const nn::ModuleRegistry& regist
        "' record)", kAdvice, " with its state_dict");
 }
 
-nn::ModulePtr model_from_value(const Value& value, const nn::ModuleRegistry& registry) {
+// Whether every tensor of `state` has the dtype and device of the model's tensor it is
+// loaded into (a key the model lacks is left to load_state_dict to report).
+bool same_kinds(const nn::Module& model, const StateDict& state) {
+  for (const auto& [name, slot] : model.state_dict()) {
+    const Value* loaded = state.find(name);
+    if (!slot.is_tensor() || !loaded || !loaded->is_tensor()) continue;
+    const Tensor& from = loaded->as_tensor();
+    if (from.dtype() != slot.as_tensor().dtype() || from.device() != slot.as_tensor().device()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The model a file written by save_model holds; `mapped`: the file's tensors view a mapping
+// of it.
+nn::ModulePtr model_from_value(const Value& value, const nn::ModuleRegistry& registry,
+                               bool mapped) {
   const Value* record = value.is_dict() ? value.as_dict().find(std::string(kModelKey)) : nullptr;
   if (!record) fail_not_a_model(value);
   if (!record->is_dict()) {
@@ -212,8 +231,20 @@ nn::ModulePtr model_from_value(const Value& value, const nn::ModuleRegistry& reg
     fail(ErrorCode::kCorrupt, "the file has a '", kModelKey, "' record but no '", kStateDictKey,
          "' dict beside it");
   }
+  // Every parameter and persistent buffer comes from the file: the model is built without
+  // drawing their initial values, and only what the load leaves alone is initialised.
+  nn::DeferredInit deferred;
   nn::ModulePtr rebuilt = registry.build(parse_architecture(architecture->as_string()));
-  rebuilt->load_state_dict(state->to_state_dict());
+  const StateDict loaded = state->to_state_dict();
+  // The model takes the file's tensors as they are (assign), sparing a copy of all of it,
+  // where that changes nothing: they are writable (not views of a mapped file), and each
+  // has the dtype and device of the tensor it replaces. Otherwise they are copied in.
+  rebuilt->load_state_dict(loaded, {.assign = !mapped && same_kinds(*rebuilt, loaded)});
+  std::unordered_set<const std::byte*> written;
+  for (const auto& [name, value] : rebuilt->state_dict()) {
+    if (value.is_tensor()) written.insert(value.as_tensor().storage().data());
+  }
+  deferred.finish([&](const Tensor& t) { return written.contains(t.storage().data()); });
   return rebuilt;
 }
 
@@ -243,14 +274,16 @@ std::vector<std::byte> save_model_to_bytes(const nn::Module& model,
 nn::ModulePtr load_model(const std::filesystem::path& path, const LoadModelOptions& options) {
   // mnemo::load's own errors already name the file.
   const Value value = load(path, options.load);
-  return with_context(load_context(path),
-                      [&] { return model_from_value(value, registry_of(options.registry)); });
+  return with_context(load_context(path), [&] {
+    return model_from_value(value, registry_of(options.registry), options.load.mmap);
+  });
 }
 
 nn::ModulePtr load_model(std::span<const std::byte> bytes, const LoadModelOptions& options) {
   const Value value = load(bytes, options.load);
-  return with_context("load_model(<bytes>)",
-                      [&] { return model_from_value(value, registry_of(options.registry)); });
+  return with_context("load_model(<bytes>)", [&] {
+    return model_from_value(value, registry_of(options.registry), options.load.mmap);
+  });
 }
 
 namespace detail {

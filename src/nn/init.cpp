@@ -5,9 +5,20 @@
 
 #include "mnemo/autograd/grad_mode.h"
 #include "mnemo/core/error.h"
+#include "nn/deferred_init.h"
 
 namespace mnemo::nn::init {
 namespace {
+
+// Records `fill` of `tensor` when a deferral is alive on this thread (true), or leaves it
+// to the caller (false).
+bool deferred(const Tensor& tensor, std::function<void(const Tensor&)> fill) {
+  DeferredInit* deferral = DeferredInit::current();
+  if (!deferral) return false;
+  (void)tensor.mutable_data_ptr();  // refuses read-only memory now, as the fill would
+  deferral->record(tensor, std::move(fill));
+  return true;
+}
 
 Generator& pick(Generator* generator) { return generator ? *generator : default_generator(); }
 
@@ -41,15 +52,22 @@ std::pair<std::int64_t, std::int64_t> fan_in_and_fan_out(const Tensor& weight) {
 
 const Tensor& uniform_(const Tensor& tensor, double low, double high, Generator* generator) {
   require_floating(tensor, "uniform_");
+  if (!generator && deferred(tensor, [=](const Tensor& t) { uniform_(t, low, high); })) {
+    return tensor;
+  }
   return fill_from(tensor, [&](std::span<double> out) { pick(generator).fill_uniform(out, low, high); });
 }
 
 const Tensor& normal_(const Tensor& tensor, double mean, double std, Generator* generator) {
   require_floating(tensor, "normal_");
+  if (!generator && deferred(tensor, [=](const Tensor& t) { normal_(t, mean, std); })) {
+    return tensor;
+  }
   return fill_from(tensor, [&](std::span<double> out) { pick(generator).fill_normal(out, mean, std); });
 }
 
 const Tensor& constant_(const Tensor& tensor, double value) {
+  if (deferred(tensor, [=](const Tensor& t) { constant_(t, value); })) return tensor;
   NoGradGuard no_grad;
   return tensor.fill_(value);
 }

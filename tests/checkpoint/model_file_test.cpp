@@ -216,6 +216,69 @@ TEST(ModelFile, LoadsWithMmap) {
   EXPECT_TRUE(loaded->forward(x).equal(mlp->forward(x)));
 }
 
+// A module with a buffer the file does not hold (not persistent), filled by nn::init.
+struct WithScratch : nn::Module {
+  WithScratch() {
+    fc = register_module("fc", std::make_shared<nn::Linear>(3, 2));
+    scratch = register_buffer("scratch", empty({4}), /*persistent=*/false);
+    nn::init::constant_(scratch, 7.0);
+  }
+  Tensor forward(const Tensor& x) override { return fc->forward(x); }
+  std::shared_ptr<nn::Linear> fc;
+  Tensor scratch;
+};
+
+MNEMO_REGISTER_MODULE(WithScratch, "WithScratch", 1,
+                      [](const nn::ModuleSpec&) { return std::make_shared<WithScratch>(); });
+
+TEST(ModelFile, LoadDrawsNoInitialValuesForWhatTheFileHolds) {
+  TempDir dir;
+  auto mlp = make_mlp();
+  save_model(*mlp, dir / "mlp.pt");
+  manual_seed(11);
+  const Tensor before = rand({3});
+  manual_seed(11);
+  nn::ModulePtr loaded = load_model(dir / "mlp.pt");
+  EXPECT_TRUE(rand({3}).equal(before));  // the default generator was not drawn from
+  const Tensor x = randn({2, 8});
+  EXPECT_TRUE(loaded->forward(x).equal(mlp->forward(x)));
+
+  // What the file does not hold is initialised as the constructor asked.
+  save_model(WithScratch(), dir / "scratch.pt");
+  auto restored = load_model<WithScratch>(dir / "scratch.pt");
+  EXPECT_TRUE(restored->scratch.equal(full({4}, 7.0)));
+}
+
+TEST(ModelFile, LoadedParametersAreTheModelsOwnWritableTensors) {
+  TempDir dir;
+  auto mlp = make_mlp();
+  save_model(*mlp, dir / "mlp.pt");
+  const auto saved = mlp->named_parameters();
+  for (const bool mmap : {false, true}) {
+    SCOPED_TRACE(mmap ? "mmap" : "read");
+    nn::ModulePtr loaded = load_model(dir / "mlp.pt", {.load = {.mmap = mmap}});
+    const auto parameters = loaded->named_parameters();
+    ASSERT_EQ(parameters.size(), saved.size());
+    for (std::size_t i = 0; i < parameters.size(); ++i) {
+      const auto& [name, parameter] = parameters[i];
+      EXPECT_EQ(name, saved[i].first);
+      EXPECT_TRUE(parameter.equal(saved[i].second)) << name;
+      EXPECT_TRUE(parameter.requires_grad()) << name;
+      EXPECT_NO_THROW(parameter.mutable_data_ptr()) << name;  // training writes them
+    }
+  }
+  // A file whose tensor has another dtype than the model's: cast into the model's, as
+  // load_state_dict copies do.
+  const std::vector<std::byte> wider = edited(*mlp, [](Dict& file) {
+    Dict& state = file.at("state_dict").as_dict();
+    state.insert_or_assign("0.bias", state.at("0.bias").as_tensor().to(DType::kFloat64));
+  });
+  nn::ModulePtr cast = load_model(wider);
+  EXPECT_EQ(cast->submodule("0")->parameter("bias").dtype(), DType::kFloat32);
+  EXPECT_TRUE(
+      cast->submodule("0")->parameter("bias").equal(mlp->submodule("0")->parameter("bias")));
+}
+
 TEST(ModelFile, UsesTheRegistryItIsGiven) {
   nn::ModuleRegistry registry;
   registry.add_builtins();

@@ -75,7 +75,11 @@ std::vector<std::byte> save_model_to_bytes(const nn::Module& model,
 
 // Rebuilds the model a file written by save_model holds: each module by its registered
 // factory from its saved config, its children checked against the saved ones, then the
-// state_dict loaded strictly, and each module's training flag restored.
+// state_dict loaded strictly, and each module's training flag restored. While the
+// factories run, nn::init's fills from the default generator and its constant fills are
+// recorded, not made; after the load, only those of tensors the file did not give (a
+// non-persistent buffer) are made. The model takes the file's tensors as they are where
+// they are writable and of the dtype and device its own have, else copies them in.
 nn::ModulePtr load_model(const std::filesystem::path& path, const LoadModelOptions& options = {});
 // From bytes in memory (options.load.mmap must be false).
 nn::ModulePtr load_model(std::span<const std::byte> bytes, const LoadModelOptions& options = {});
