@@ -15,7 +15,8 @@
 // and the same with -st for .safetensors; memcpy measures the machine's copy bandwidth.
 // resume-pt (checkpoint only) is what resuming training does: the load, then the model's
 // and the Adam optimizer's load_state_dict, into a model built (and an optimizer made
-// over it) before the timing starts.
+// over it) before the timing starts. load-model (big only) rebuilds a whole model from a
+// file save-model wrote: 64 Linear(2048, 2048, bias=False) layers, 1 GiB.
 //
 // "seconds" is the operation alone (building the tensors to save is not timed). For an
 // mmap load, "touch_seconds" is the time to then read one byte of every 4 KiB page of
@@ -38,9 +39,12 @@
 #include <string>
 #include <vector>
 
+#include "mnemo/checkpoint/model_file.h"
 #include "mnemo/core/storage.h"
 #include "mnemo/core/tensor.h"
 #include "mnemo/core/value.h"
+#include "mnemo/nn/container.h"
+#include "mnemo/nn/linear.h"
 #include "mnemo/nn/module.h"
 #include "mnemo/optim/adam.h"
 #include "mnemo/serialize.h"
@@ -237,6 +241,15 @@ Trainee make_trainee() {
   return t;
 }
 
+// The big case as a model: 64 Linear(2048, 2048) layers without bias, in a Sequential.
+std::shared_ptr<mnemo::nn::Sequential> make_big_model() {
+  auto model = std::make_shared<mnemo::nn::Sequential>();
+  for (int i = 0; i < 64; ++i) {
+    model->push_back(std::make_shared<mnemo::nn::Linear>(2048, 2048, false));
+  }
+  return model;
+}
+
 // safetensors holds only (nested dicts of) tensors: the checkpoint case is saved as its
 // model and optimizer state, flattened; its scalars are left out.
 mnemo::Value for_safetensors(const mnemo::Value& value) {
@@ -343,6 +356,8 @@ int run(const Args& a) {
   const bool resume = a.op == "resume-pt";
   if (resume && a.case_name != "checkpoint")
     throw std::runtime_error("resume-pt is for the checkpoint case");
+  const bool model = a.op == "save-model" || a.op == "load-model";
+  if (model && a.case_name != "big") throw std::runtime_error(a.op + " is for the big case");
   const std::string expected_ext = st ? ".safetensors" : ".pt";
   if (a.file.size() < expected_ext.size() ||
       a.file.compare(a.file.size() - expected_ext.size(), expected_ext.size(), expected_ext) != 0) {
@@ -354,7 +369,18 @@ int run(const Args& a) {
   Census c;
   bool peak_reset = false;
   long long huge = -1;
-  if (save) {
+  if (a.op == "save-model") {
+    const auto built = make_big_model();
+    mnemo::save_model(*built, a.file);
+    c = census(built->state_dict().to_value());
+  } else if (a.op == "load-model") {
+    peak_reset = reset_peak();
+    const auto start = Clock::now();
+    const mnemo::nn::ModulePtr loaded = mnemo::load_model(a.file);
+    seconds = seconds_since(start);
+    huge = huge_page_bytes();
+    c = census(loaded->state_dict().to_value());
+  } else if (save) {
     mnemo::Value value = make_case(a.case_name, a.tensors);
     if (st) value = for_safetensors(value);
     c = census(value);

@@ -8,6 +8,9 @@ the file and its directory), load (a copy; mnemo checks every record's CRC-32), 
 with mmap (every tensor built over a mapping; then one byte of every page read), and
 the same four for .safetensors. For checkpoint, also resume: the load, then the model's
 and the Adam optimizer's load_state_dict, into a model and optimizer made before timing.
+For big, also load model: the whole model (64 Linear(2048, 2048) layers without bias)
+rebuilt from a file, mnemo::load_model against torch.load of the pickled module, each
+side reading the file its own save wrote.
 
 Every measurement is a fresh process: mnemo's is bench/save_load_bench.cpp
 (BUILD_DIR/bin/mnemo-bench-io), PyTorch's is this file with --torch-worker, timed inside
@@ -41,13 +44,16 @@ GIB = 1024 ** 3
 MIB = 1024 ** 2
 CASES = ["big", "many", "checkpoint"]
 OPS = ["save-pt", "save-pt-durable", "load-pt", "load-pt-mmap",
-       "save-st", "save-st-durable", "load-st", "load-st-mmap", "resume-pt"]
+       "save-st", "save-st-durable", "load-st", "load-st-mmap", "resume-pt", "load-model"]
 OP_LABELS = {
     "save-pt": "save .pt", "save-pt-durable": "save .pt+fsync", "load-pt": "load .pt",
     "load-pt-mmap": "load .pt mmap", "save-st": "save .st", "save-st-durable": "save .st+fsync",
     "load-st": "load .st", "load-st-mmap": "load .st mmap", "resume-pt": "resume .pt",
+    "load-model": "load model",
 }
-RESUME_CASES = ("checkpoint",)  # the cases resume-pt applies to: a model and its optimizer
+# The cases the model operations apply to: resume-pt needs a model and its optimizer,
+# load-model a model made of layers.
+OP_CASES = {"resume-pt": ("checkpoint",), "load-model": ("big",)}
 # Targets (bench/README.md): ratios are PyTorch's time over mnemo's.
 SPEEDUP = {"big": 3.0, "checkpoint": 3.0, "many": 10.0}
 MANY_OVERHEAD_US = 2.0        # per-tensor overhead of the many case, save and load
@@ -135,6 +141,11 @@ def make_trainee(torch):
             module = module._modules[part]
         module.register_parameter(leaf, torch.nn.Parameter(torch.zeros(shape)))
     return model, torch.optim.Adam(model.parameters())
+
+
+def make_big_model(torch):
+    """The big case as a model: 64 Linear(2048, 2048) layers without bias."""
+    return torch.nn.Sequential(*[torch.nn.Linear(2048, 2048, bias=False) for _ in range(64)])
 
 
 def flatten_tensors(torch, value, prefix=""):
@@ -265,7 +276,13 @@ def torch_worker(args):
     st, save, durable, mmap = "-st" in op, op.startswith("save-"), "durable" in op, "mmap" in op
     base = status_bytes("VmRSS")
     touch_seconds = -1.0
-    if save:
+    if op == "save-model":  # the file load-model reads, not timed
+        value = make_big_model(torch)
+        torch.save(value, path)
+        peak_reset, seconds = False, 0.0
+        payload = sum(t.numel() * t.element_size() for t in value.state_dict().values())
+        count = len(value.state_dict())
+    elif save:
         value = make_case(torch, args.case, args.tensors)
         if st:
             value = flatten_tensors(torch, for_safetensors(value))
@@ -284,6 +301,13 @@ def torch_worker(args):
         else:
             torch.save(value, path)
         seconds = time.perf_counter() - start
+    elif op == "load-model":
+        peak_reset = reset_peak()
+        start = time.perf_counter()
+        value = torch.load(path)
+        seconds = time.perf_counter() - start
+        payload = sum(t.numel() * t.element_size() for t in value.state_dict().values())
+        count = len(value.state_dict())
     elif op == "resume-pt":
         # load_state_dict's copies may use every core, as mnemo's do.
         torch.set_num_threads(os.cpu_count())
@@ -413,12 +437,21 @@ def bench_case(args, case, ops, memcpy):
                   "st": os.path.join(scratch, f"{case}.safetensors")}
     # The files every load reads: .pt from torch.save, .safetensors from mnemo (its writer
     # lays files out as the reference safetensors writer does).
-    ops = [op for op in ops if op != "resume-pt" or case in RESUME_CASES]
+    ops = [op for op in ops if case in OP_CASES.get(op, (case,))]
     if any(op.startswith("load-pt") or op == "resume-pt" for op in ops):
         run_json([sys.executable, os.path.abspath(__file__), "--torch-worker", "--case", case,
                   "--op", "save-pt", "--file", load_files["pt"]]
                  + (["--tensors", str(args.tensors)] if args.tensors and case == "many" else []),
                  "preparing " + load_files["pt"])
+    # A whole model: each side loads the file its own save of the model wrote.
+    model_files = {side: os.path.join(scratch, f"{case}-model-{side}.pt")
+                   for side in ("mnemo", "pytorch")}
+    if "load-model" in ops:
+        run_json([args.mnemo_bench, "--case", case, "--op", "save-model",
+                  "--file", model_files["mnemo"]], "preparing " + model_files["mnemo"])
+        run_json([sys.executable, os.path.abspath(__file__), "--torch-worker", "--case", case,
+                  "--op", "save-model", "--file", model_files["pytorch"]],
+                 "preparing " + model_files["pytorch"])
     if any(op.startswith("load-st") for op in ops):
         run_json([args.mnemo_bench, "--case", case, "--op", "save-st", "--file", load_files["st"]]
                  + (["--tensors", str(args.tensors)] if args.tensors and case == "many" else []),
@@ -426,7 +459,11 @@ def bench_case(args, case, ops, memcpy):
     rows = []
     for op in ops:
         kind = "st" if "-st" in op else "pt"
-        if op.startswith("load-") or op == "resume-pt":
+        if op == "load-model":
+            path = model_files
+            for side_path in path.values():
+                warm(side_path)
+        elif op.startswith("load-") or op == "resume-pt":
             path = {"mnemo": load_files[kind], "pytorch": load_files[kind]}
             warm(load_files[kind])
         else:
@@ -443,7 +480,7 @@ def bench_case(args, case, ops, memcpy):
                      else "n/a")
                   + f", mnemo {runs['mnemo'][-1]['seconds']:.4f} s", file=sys.stderr, flush=True)
         rows.append(summarize(case, op, runs, memcpy))
-    for path in load_files.values():
+    for path in list(load_files.values()) + list(model_files.values()):
         if os.path.exists(path):
             os.remove(path)
     return rows
@@ -469,7 +506,7 @@ def summarize(case, op, runs, memcpy):
     row["mnemo_gib_s"] = row["payload"] / row["mnemo_s"] / GIB if row["mnemo_s"] else None
     checks = []  # (what, passed)
     is_save, is_copy_load = op.startswith("save-"), op in ("load-pt", "load-st")
-    if op == "resume-pt":
+    if op in OP_CASES:
         if row["ratio"] is not None:
             checks.append(("ahead", row["ratio"] >= 1.0))
     elif op.endswith("-pt") or op in ("save-pt-durable",):
@@ -539,7 +576,8 @@ def print_table(rows, memcpy, args, torch_version):
           " >= 3x (many: 10x, with < 2 us per tensor beyond the memcpy of its\n  bytes); big: mmap"
           " load < 5 ms, copy load >= half the memcpy bandwidth; copy-load peak <= 1.1x the\n  payload,"
           " save peak <= payload + 64 MiB; .st: ahead of the Python reader/writer. resume: the load\n"
-          "  and the model's and Adam's load_state_dict, PyTorch on every core; ahead of PyTorch.")
+          "  and the model's and Adam's load_state_dict, PyTorch on every core; load model: the whole\n"
+          "  model rebuilt, load_model against torch.load of the pickled module; both ahead of PyTorch.")
     huge = [f"{r['case']} {OP_LABELS[r['op']]} {r['mnemo_huge'] / MIB:.0f}/{r['pytorch_huge'] / MIB:.0f}"
             for r in rows if r["op"] in ("load-pt", "load-st")
             and r["mnemo_huge"] is not None and r["pytorch_huge"] is not None]
@@ -554,7 +592,7 @@ def main():
     parser.add_argument("--build-dir", default="build", help="where bin/mnemo-bench-io is")
     parser.add_argument("--mnemo-bench", help="default: BUILD_DIR/bin/mnemo-bench-io")
     parser.add_argument("--scratch", help="folder for the files (default: BUILD_DIR/bench-io-scratch);"
-                                          " needs about 4 GiB")
+                                          " needs about 6 GiB")
     parser.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", 3)),
                         help="timed runs per side, case and operation (default: $BENCH_REPS or 3)")
     parser.add_argument("--cases", default=",".join(CASES), help=",".join(CASES))
@@ -585,8 +623,11 @@ def main():
             if c not in known:
                 sys.exit(f"unknown {name} '{c}' ({', '.join(known)})")
     free = shutil.disk_usage(args.scratch).free
-    if "big" in cases and free < 4 * GIB:
-        sys.exit(f"{args.scratch} has {free / GIB:.1f} GiB free; the big case needs about 4 GiB")
+    # big's files: the two to load, one save's at a time, and each side's model file.
+    need = (6 if "load-model" in ops else 4) * GIB
+    if "big" in cases and free < need:
+        sys.exit(f"{args.scratch} has {free / GIB:.1f} GiB free; the big case needs about"
+                 f" {need // GIB} GiB")
 
     torch_version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
                                    capture_output=True, text=True).stdout.strip()
