@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "core/tensor_impl.h"
 #include "io/parallel_copy.h"
 #include "optim/group_options.h"
 
@@ -40,12 +41,9 @@ class StateCopier {
     Storage storage = Storage::allocate_for_fill(source.nbytes(), source.device());
     pending_.push_back({static_cast<const std::byte*>(source.data_ptr()), storage.mutable_data(),
                         source.nbytes()});
-    // clone()'s layout: the strides of a contiguous tensor of these sizes.
-    Shape strides(source.sizes().size(), 1);
-    for (std::size_t d = strides.size(); d > 1; --d) {
-      strides[d - 2] = strides[d - 1] * source.sizes()[d - 1];
-    }
-    return Tensor(std::move(storage), source.dtype(), source.sizes(), std::move(strides));
+    // clone()'s layout.
+    return Tensor(std::move(storage), source.dtype(), source.sizes(),
+                  contiguous_strides(source.sizes()));
   }
 
   // Copies the bytes of the tensors clone() deferred. Their sources are the caller's, who
