@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <numeric>
 #include <vector>
 
 #include "io/iovec_advance.h"
@@ -58,39 +57,40 @@ void read_run(const ByteSource& source, std::span<const RangeRead> run) {
 
 void read_ranges(const ByteSource& source, std::span<const RangeRead> requests,
                  ProgressMeter* progress) {
-  std::vector<std::size_t> order(requests.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::sort(order.begin(), order.end(),
-            [&](std::size_t a, std::size_t b) { return requests[a].offset < requests[b].offset; });
+  // In file order. Callers mostly ask in that order already, and then no copy is made: a
+  // load of many small tensors has one request per tensor, and its peak memory counts.
+  const auto by_offset = [](const RangeRead& a, const RangeRead& b) { return a.offset < b.offset; };
+  std::vector<RangeRead> sorted_copy;
+  std::span<const RangeRead> sorted = requests;
+  if (!std::is_sorted(requests.begin(), requests.end(), by_offset)) {
+    sorted_copy.assign(requests.begin(), requests.end());
+    std::sort(sorted_copy.begin(), sorted_copy.end(), by_offset);
+    sorted = sorted_copy;
+  }
   struct Task {
-    std::size_t first, last;  // a run: order[first, last)
+    std::size_t first, last;              // a run: sorted[first, last)
     std::uint64_t begin = 0, length = 0;  // a piece of one large range (length > 0)
   };
   std::vector<Task> tasks;
-  std::vector<RangeRead> sorted;
-  sorted.reserve(requests.size());
   std::uint64_t total = 0;
-  for (const std::size_t i : order) {
-    const RangeRead& r = requests[i];
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    const RangeRead& r = sorted[i];
     total += r.out.size();
     if (r.out.size() > kPieceBytes) {
       for (std::uint64_t at = 0; at < r.out.size(); at += kPieceBytes) {
-        tasks.push_back(
-            {sorted.size(), sorted.size() + 1, at, std::min(kPieceBytes, r.out.size() - at)});
+        tasks.push_back({i, i + 1, at, std::min(kPieceBytes, r.out.size() - at)});
       }
-      sorted.push_back(r);
       continue;
     }
     Task* run = tasks.empty() || tasks.back().length != 0 ? nullptr : &tasks.back();
-    const RangeRead* previous = run ? &sorted.back() : nullptr;
-    if (run && run->last == sorted.size() && previous->offset + previous->out.size() == r.offset &&
+    const RangeRead* previous = run ? &sorted[i - 1] : nullptr;
+    if (run && run->last == i && previous->offset + previous->out.size() == r.offset &&
         run->last - run->first < kMaxRunRanges && run->begin + r.out.size() <= kPieceBytes) {
       run->last += 1;
       run->begin += r.out.size();  // a run's bytes so far
     } else if (!r.out.empty()) {
-      tasks.push_back({sorted.size(), sorted.size() + 1, r.out.size(), 0});
+      tasks.push_back({i, i + 1, r.out.size(), 0});
     }
-    sorted.push_back(r);
   }
   parallel_for(tasks.size(), threads_for(total), [&](std::size_t t) {
     const Task& task = tasks[t];
@@ -101,7 +101,7 @@ void read_ranges(const ByteSource& source, std::span<const RangeRead> requests,
       source.read_at(r.offset + task.begin, part);
       if (progress) progress->add(task.length);
     } else {
-      const auto run = std::span(sorted).subspan(task.first, task.last - task.first);
+      const auto run = sorted.subspan(task.first, task.last - task.first);
       read_run(source, run);
       if (progress) {
         for (const RangeRead& r : run) progress->add(r.out.size());

@@ -19,8 +19,9 @@ using testing::TempDir;
 using testing::write_file;
 
 // Ranges of every kind: many small ones back to back (runs), gaps, empty ones, large
-// ones split in pieces, given out of order.
-std::vector<std::pair<std::uint64_t, std::size_t>> ranges() {
+// ones split in pieces; given out of order unless `in_file_order` (read without sorting a
+// copy first).
+std::vector<std::pair<std::uint64_t, std::size_t>> ranges(bool in_file_order) {
   std::vector<std::pair<std::uint64_t, std::size_t>> out;
   std::uint64_t at = 0;
   for (int i = 0; i < 3000; ++i) {
@@ -31,13 +32,16 @@ std::vector<std::pair<std::uint64_t, std::size_t>> ranges() {
   out.emplace_back(at + 17, 5);  // after a gap
   out.emplace_back(at + 100, std::size_t{5} << 20);  // large: pieces
   out.emplace_back(at + 100 + (std::size_t{5} << 20), 3);
-  std::swap(out[0], out[2999]);
-  std::swap(out[10], out.back());
+  if (!in_file_order) {
+    std::swap(out[0], out[2999]);
+    std::swap(out[10], out.back());
+  }
   return out;
 }
 
-void check_reads(const ByteSource& source, const std::vector<std::byte>& bytes) {
-  const auto wanted = ranges();
+void check_reads(const ByteSource& source, const std::vector<std::byte>& bytes,
+                 bool in_file_order = false) {
+  const auto wanted = ranges(in_file_order);
   std::vector<std::vector<std::byte>> buffers;
   std::vector<RangeRead> reads;
   for (const auto& [offset, size] : wanted) buffers.emplace_back(size);
@@ -55,6 +59,13 @@ TEST(ReadRangesTest, ReadsEveryRangeFromAFile) {
   const auto bytes = pattern(std::size_t{9} << 20);
   write_file(dir / "f.bin", bytes);
   check_reads(FileSource(dir / "f.bin"), bytes);
+}
+
+TEST(ReadRangesTest, ReadsEveryRangeGivenInFileOrder) {
+  TempDir dir;
+  const auto bytes = pattern(std::size_t{9} << 20);
+  write_file(dir / "f.bin", bytes);
+  check_reads(FileSource(dir / "f.bin"), bytes, /*in_file_order=*/true);
 }
 
 TEST(ReadRangesTest, ReadsEveryRangeFromMemory) {

@@ -33,6 +33,7 @@ std::size_t element_alignment(DType dtype) {
 Value read(const io::ByteSource& source, const LoadOptions& options, const io::ByteSource* data) {
   SafetensorsInfo info = read_info(source);
   std::vector<io::RangeRead> reads;
+  reads.reserve(info.tensors.size());
   const Device device = options.map_location.resolve(kSavedLocation);
   const Storage mapped = options.mmap ? source.storage() : Storage();
   StorageSlicer mapped_slicer(mapped);
@@ -65,6 +66,8 @@ Value read(const io::ByteSource& source, const LoadOptions& options, const io::B
         std::move(entry.name),
         Tensor(std::move(storage), entry.dtype, std::move(entry.shape), std::move(strides)));
   }
+  // The header's entries, emptied into the tensors, are not kept while their bytes come in.
+  info.tensors = std::vector<SafetensorsTensor>();
   // Every tensor's bytes at once: in parallel, straight into the storages.
   std::uint64_t read_bytes = 0;
   for (const io::RangeRead& r : reads) read_bytes += r.out.size();
