@@ -215,8 +215,9 @@ void autograd_record_copy(const Tensor& source, const Tensor& result, const char
 void autograd_check_inplace(const Tensor& self, const Tensor* source, const char* op) {
   if (!autograd::GradMode::is_enabled()) return;
   const TensorImpl& t = TensorImpl::of(self);
-  if (t.requires_grad && t.grad_fn != nullptr) {
-    if (autograd::detail::is_view_of_leaf(*t.grad_fn)) {
+  const AutogradMeta& meta = t.autograd_meta();
+  if (t.requires_grad && meta.grad_fn != nullptr) {
+    if (autograd::detail::is_view_of_leaf(*meta.grad_fn)) {
       fail(ErrorCode::kInvalidArgument,
            "a view of a leaf Variable that requires grad is being used in an in-place "
            "operation.");
@@ -224,11 +225,11 @@ void autograd_check_inplace(const Tensor& self, const Tensor* source, const char
     fail(ErrorCode::kInvalidArgument, op,
          ": the tensor was computed by an operation recorded "
          "for autograd (grad_fn=",
-         t.grad_fn->name(),
+         meta.grad_fn->name(),
          "), and mnemo does not record in-place "
          "operations; compute out of place, or write under NoGradGuard");
   }
-  if (t.requires_grad && !t.grad_accumulator.expired()) {
+  if (t.requires_grad && !meta.grad_accumulator.expired()) {
     fail(ErrorCode::kInvalidArgument,
          "a leaf Variable that requires grad is being used in an in-place operation.");
   }

@@ -67,22 +67,23 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
 Edge gradient_edge(const Tensor& t) {
   if (!t.defined() || !t.requires_grad()) return {};
   if (const auto& fn = t.grad_fn()) return Edge{fn, t.output_nr()};
-  TensorImpl& impl = TensorImpl::mutable_of(t);
-  std::shared_ptr<Node> accumulator = impl.grad_accumulator.lock();
+  AutogradMeta& meta = TensorImpl::mutable_of(t).mutable_autograd_meta();
+  std::shared_ptr<Node> accumulator = meta.grad_accumulator.lock();
   // A leaf re-pointed by set_ (under NoGradGuard) since its accumulator was made gets a
   // new one with its new shape.
   if (!accumulator || accumulator->output_meta(0).sizes != t.sizes() ||
       accumulator->output_meta(0).dtype != t.dtype()) {
     accumulator = make_node<AccumulateGrad>(t);
-    impl.grad_accumulator = accumulator;
+    meta.grad_accumulator = accumulator;
   }
   return Edge{std::move(accumulator), 0};
 }
 
 void set_history(const Tensor& output, const std::shared_ptr<Node>& node) {
   TensorImpl& impl = TensorImpl::mutable_of(output);
-  impl.output_nr = node->add_output(output);
-  impl.grad_fn = node;
+  AutogradMeta& meta = impl.mutable_autograd_meta();
+  meta.output_nr = node->add_output(output);
+  meta.grad_fn = node;
   impl.requires_grad = true;
 }
 

@@ -199,7 +199,7 @@ const Tensor& Tensor::set_requires_grad(bool requires_grad) const {
   MNEMO_CHECK(!requires_grad || is_floating_point(dtype()) || is_complex(dtype()),
               "only tensors of floating point and complex dtype can require gradients, got ",
               dtype_name(dtype()));
-  MNEMO_CHECK(requires_grad || impl().grad_fn == nullptr,
+  MNEMO_CHECK(requires_grad || impl().autograd_meta().grad_fn == nullptr,
               "you can only change requires_grad flags of leaf variables. If you want to use a "
               "computed variable in a subgraph that doesn't require differentiation use "
               "var_no_grad = var.detach().");
@@ -207,16 +207,25 @@ const Tensor& Tensor::set_requires_grad(bool requires_grad) const {
   return *this;
 }
 
-const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const { return impl().grad_fn; }
-std::uint32_t Tensor::output_nr() const { return impl().output_nr; }
+const AutogradMeta& AutogradMeta::none() {
+  static const AutogradMeta empty;
+  return empty;
+}
 
-Tensor Tensor::grad() const { return impl().grad; }
+const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const {
+  return impl().autograd_meta().grad_fn;
+}
+std::uint32_t Tensor::output_nr() const { return impl().autograd_meta().output_nr; }
+
+Tensor Tensor::grad() const { return impl().autograd_meta().grad; }
 void Tensor::set_grad(const Tensor& grad) const {
   if (grad.defined()) {
     MNEMO_CHECK(grad.sizes() == sizes(), "assigned grad has shape ", shape_repr(grad.sizes()),
                 " but the tensor has shape ", shape_repr(sizes()));
   }
-  TensorImpl::mutable_of(*this).grad = grad;
+  TensorImpl& t = TensorImpl::mutable_of(*this);
+  if (!grad.defined() && t.autograd == nullptr) return;  // no gradient to clear
+  t.mutable_autograd_meta().grad = grad;
 }
 
 const void* Tensor::data_ptr() const {
@@ -459,7 +468,7 @@ const Tensor& Tensor::set_(const Tensor& source) const {
   if (&s == &t) return *this;
   // A leaf may be re-pointed (load_state_dict's assign does it to parameters); a tensor
   // computed in a graph may not, its grad_fn describes the old geometry.
-  MNEMO_CHECK(t.grad_fn == nullptr,
+  MNEMO_CHECK(t.autograd_meta().grad_fn == nullptr,
               "set_: the tensor was computed by a recorded operation (grad_fn ",
               "is set); set_ works on leaf tensors only, detach() it first");
   detail::autograd_check_inplace(*this, &source, "set_");
@@ -468,7 +477,9 @@ const Tensor& Tensor::set_(const Tensor& source) const {
   t.sizes = s.sizes;
   t.strides = s.strides;
   t.offset = s.offset;
-  if (t.grad.defined() && t.grad.sizes() != t.sizes) t.grad = Tensor();
+  if (t.autograd && t.autograd->grad.defined() && t.autograd->grad.sizes() != t.sizes) {
+    t.autograd->grad = Tensor();
+  }
   return *this;
 }
 

@@ -9,6 +9,19 @@
 
 namespace mnemo {
 
+// Autograd's metadata of a tensor: its gradient; the node that computed it and which of
+// that node's outputs it is; for a leaf, the node that accumulates into `grad`, held
+// weakly because that node holds the leaf. Managed by src/autograd.
+struct AutogradMeta {
+  Tensor grad;
+  std::shared_ptr<autograd::Node> grad_fn;
+  std::uint32_t output_nr = 0;
+  std::weak_ptr<autograd::Node> grad_accumulator;
+
+  // What a tensor without any has: nothing.
+  static const AutogradMeta& none();
+};
+
 struct TensorImpl {
   TensorImpl() = default;
   // A tensor's state built in place, as every new tensor handle starts.
@@ -21,17 +34,20 @@ struct TensorImpl {
 
   Storage storage;
   DType dtype = DType::kFloat32;
+  bool requires_grad = false;
   Shape sizes;
   Shape strides;
   std::int64_t offset = 0;
-  bool requires_grad = false;
-  Tensor grad;
-  // Autograd's metadata, managed by src/autograd: the node that computed this tensor and
-  // which of its outputs this is; for a leaf, the node that accumulates into `grad`,
-  // held weakly because that node holds the leaf.
-  std::shared_ptr<autograd::Node> grad_fn;
-  std::uint32_t output_nr = 0;
-  std::weak_ptr<autograd::Node> grad_accumulator;
+  // Made when the tensor first gets a gradient or a place in a graph. Most tensors never
+  // do (a loaded state_dict's, the results of ops run without grad), and a tensor's size
+  // is what a file of many small ones costs beyond their bytes.
+  std::unique_ptr<AutogradMeta> autograd;
+
+  const AutogradMeta& autograd_meta() const { return autograd ? *autograd : AutogradMeta::none(); }
+  AutogradMeta& mutable_autograd_meta() {
+    if (!autograd) autograd = std::make_unique<AutogradMeta>();
+    return *autograd;
+  }
 
   static Tensor wrap(std::shared_ptr<TensorImpl> impl) { return Tensor(std::move(impl)); }
   static const TensorImpl& of(const Tensor& tensor) { return tensor.impl(); }
