@@ -165,7 +165,7 @@ class OrderedMap {
       return found.second;
     }
     items_.emplace_back(std::forward<KeyArg>(key), std::forward<ValueArg>(value));
-    if (items_.size() * 2 > slots_.size()) {
+    if (items_.size() * 4 > slots_.size() * 3) {
       try {
         grow();
       } catch (...) {  // a failed allocation leaves the map as it was
@@ -183,8 +183,10 @@ class OrderedMap {
   static constexpr std::uint32_t kEmpty = 0xFFFFFFFF;
 
   // The index: open addressing with linear probing over a power-of-two table at most
-  // half full. A slot holds an item's position and its key's hash, so that growing the
-  // table hashes no key again and most mismatches are told without comparing keys.
+  // three quarters full, and three eighths full after it grows: 11 to 21 bytes per item,
+  // which counts in a file of many small tensors, with probes still short. A slot holds an
+  // item's position and its key's hash, so that growing the table hashes no key again and
+  // most mismatches are told without comparing keys.
   // Positions are 32-bit: 2^32 items would take hundreds of GiB before the index.
   struct Slot {
     std::uint32_t position = kEmpty;
@@ -242,7 +244,7 @@ class OrderedMap {
   }
   void build(const std::vector<std::uint32_t>& hashes) {
     std::size_t capacity = 64;
-    while (capacity < 4 * hashes.size()) capacity *= 2;
+    while (capacity < 2 * hashes.size()) capacity *= 2;
     slots_.assign(capacity, Slot{});
     const std::size_t mask = capacity - 1;
     for (std::size_t p = 0; p < hashes.size(); ++p) {
