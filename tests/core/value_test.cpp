@@ -105,6 +105,34 @@ TEST(ValueTest, CopiesAreDeepButTensorsAreShared) {
   EXPECT_TRUE(b["t"].as_tensor().is_same(t));
 }
 
+TEST(ValueTest, AssigningADictValueCopiesItDeeply) {
+  Value a = Dict{{"l", List{1}}};
+  Value b = Dict{{"other", 2}};
+  b = a;
+  b.as_dict().at("l").as_list().push_back(2);
+  EXPECT_EQ(a["l"].as_list().size(), 1u);
+  EXPECT_EQ(b["l"].as_list().size(), 2u);
+  EXPECT_FALSE(b.as_dict().contains("other"));
+}
+
+TEST(ValueTest, AMovedFromDictValueIsAnEmptyDict) {
+  Value a = Dict{{"k", 1}};
+  const Value b = std::move(a);
+  EXPECT_EQ(b["k"].as_int(), 1);
+  // NOLINTBEGIN(bugprone-use-after-move): what a moved-from value reads as is the point
+  ASSERT_TRUE(a.is_dict());
+  EXPECT_TRUE(a.as_dict().empty());
+  EXPECT_EQ(a, Value(Dict{}));
+  a.as_dict().insert_or_assign("again", 2);  // and it can be filled again
+  EXPECT_EQ(a["again"].as_int(), 2);
+  // NOLINTEND(bugprone-use-after-move)
+}
+
+TEST(ValueTest, AValueIsSmallWhateverItHolds) {
+  // Every item of every dict is a Value: a Dict held in place would double its size.
+  EXPECT_LE(sizeof(Value), 40u);
+}
+
 // --- accessors and their messages
 // -------------------------------------------------------------------
 

@@ -141,6 +141,26 @@ std::int64_t to_index(T value) {
   }
   return static_cast<std::int64_t>(value);
 }
+
+// A Dict as a Value holds it: by pointer, so that a Value takes 40 bytes rather than the
+// 80 a Dict in place would make it (every item of every dict and list is a Value). Copies
+// are deep, as a Dict's; a moved-from box reads as an empty Dict.
+class DictBox {
+ public:
+  explicit DictBox(Dict dict);
+  DictBox(const DictBox& other);
+  DictBox(DictBox&&) noexcept = default;
+  DictBox& operator=(const DictBox& other);
+  DictBox& operator=(DictBox&&) noexcept = default;
+  ~DictBox();
+
+  const Dict& get() const;
+  Dict& get();
+  friend bool operator==(const DictBox& a, const DictBox& b) { return a.get() == b.get(); }
+
+ private:
+  std::unique_ptr<Dict> dict_;
+};
 }  // namespace detail
 
 class Value {
@@ -160,7 +180,7 @@ class Value {
   Value(Bytes v) : data_(std::move(v)) {}
   Value(List v) : data_(std::move(v)) {}
   Value(Tuple v) : data_(std::move(v)) {}
-  Value(Dict v) : data_(std::move(v)) {}
+  Value(Dict v) : data_(detail::DictBox(std::move(v))) {}
   Value(Tensor v) : data_(std::move(v)) {}
   Value(const StateDict& state_dict);  // an OrderedDict with its "_metadata"
 
@@ -219,7 +239,7 @@ class Value {
  private:
   friend class ValueRef;
   using Data = std::variant<None, bool, std::int64_t, BigInt, double, std::string, Bytes, List,
-                            Tuple, Dict, Tensor>;
+                            Tuple, detail::DictBox, Tensor>;
   Data data_;
 };
 
@@ -305,7 +325,10 @@ inline const Dict& Value::as_dict() const { return ValueRef(*this, "").as_dict()
 inline const Tensor& Value::as_tensor() const { return ValueRef(*this, "").as_tensor(); }
 inline List& Value::as_list() { return const_cast<List&>(std::as_const(*this).as_list()); }
 inline Tuple& Value::as_tuple() { return const_cast<Tuple&>(std::as_const(*this).as_tuple()); }
-inline Dict& Value::as_dict() { return const_cast<Dict&>(std::as_const(*this).as_dict()); }
+inline Dict& Value::as_dict() {
+  std::as_const(*this).as_dict();  // refuses another type
+  return std::get<detail::DictBox>(data_).get();
+}
 inline ValueRef Value::operator[](std::string_view key) const { return ValueRef(*this, "")[key]; }
 inline ValueRef Value::operator[](const char* key) const { return ValueRef(*this, "")[key]; }
 inline ValueRef Value::operator[](std::int64_t index_or_key) const {
