@@ -101,6 +101,31 @@ TEST(Shape, KeepsUpToFiveDimensionsInsideItself) {
   EXPECT_EQ(shape, Shape({2, 3, 4, 5, 6, 7}));
 }
 
+TEST(Shape, IsItsInlineDimensionsAndTwoCountsInSize) {
+  // Every tensor has two: a pointer to the elements in use would make each 56 bytes.
+  EXPECT_EQ(sizeof(Shape), Shape::kInlineDims * sizeof(std::int64_t) + 2 * sizeof(std::uint32_t));
+}
+
+TEST(Shape, ShrinksBackInsideItselfWhenMovedFromOrAssigned) {
+  Shape big = counting(9);
+  const Shape taken = std::move(big);
+  EXPECT_EQ(taken, counting(9));
+  // NOLINTBEGIN(bugprone-use-after-move): a moved-from Shape is empty and usable
+  EXPECT_TRUE(big.empty());
+  EXPECT_TRUE(holds_inside(big));
+  big = Shape{1, 2};
+  EXPECT_TRUE(holds_inside(big));
+  EXPECT_EQ(big, Shape({1, 2}));
+  // NOLINTEND(bugprone-use-after-move)
+  Shape heap = counting(7);
+  const Shape small{3};
+  heap = small;  // copied into the heap block, which is kept, as a vector keeps its capacity
+  EXPECT_FALSE(holds_inside(heap));
+  EXPECT_EQ(heap, Shape({3}));
+  heap.push_back(4);
+  EXPECT_EQ(heap, Shape({3, 4}));
+}
+
 TEST(Shape, ConstructsAsAVectorWould) {
   EXPECT_EQ(Shape(3), Shape({0, 0, 0}));
   EXPECT_EQ(Shape(2, 9), Shape({9, 9}));

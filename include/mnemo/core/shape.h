@@ -81,19 +81,19 @@ class Shape {
   }
 
   // --- elements ---------------------------------------------------------------------
-  value_type* data() noexcept { return data_; }
-  const value_type* data() const noexcept { return data_; }
-  value_type& operator[](size_type i) noexcept { return data_[i]; }
-  const value_type& operator[](size_type i) const noexcept { return data_[i]; }
-  value_type& front() noexcept { return data_[0]; }
-  const value_type& front() const noexcept { return data_[0]; }
-  value_type& back() noexcept { return data_[size_ - 1]; }
-  const value_type& back() const noexcept { return data_[size_ - 1]; }
+  value_type* data() noexcept { return on_heap() ? heap_ : inline_; }
+  const value_type* data() const noexcept { return on_heap() ? heap_ : inline_; }
+  value_type& operator[](size_type i) noexcept { return data()[i]; }
+  const value_type& operator[](size_type i) const noexcept { return data()[i]; }
+  value_type& front() noexcept { return data()[0]; }
+  const value_type& front() const noexcept { return data()[0]; }
+  value_type& back() noexcept { return data()[size_ - 1]; }
+  const value_type& back() const noexcept { return data()[size_ - 1]; }
 
-  iterator begin() noexcept { return data_; }
-  iterator end() noexcept { return data_ + size_; }
-  const_iterator begin() const noexcept { return data_; }
-  const_iterator end() const noexcept { return data_ + size_; }
+  iterator begin() noexcept { return data(); }
+  iterator end() noexcept { return data() + size_; }
+  const_iterator begin() const noexcept { return data(); }
+  const_iterator end() const noexcept { return data() + size_; }
   const_iterator cbegin() const noexcept { return begin(); }
   const_iterator cend() const noexcept { return end(); }
   reverse_iterator rbegin() noexcept { return reverse_iterator(end()); }
@@ -108,7 +108,7 @@ class Shape {
     if constexpr (std::forward_iterator<It>) {
       const auto count = static_cast<size_type>(std::distance(first, last));
       reserve(count);
-      std::transform(first, last, data_, [](const auto& v) { return static_cast<value_type>(v); });
+      std::transform(first, last, data(), [](const auto& v) { return static_cast<value_type>(v); });
       size_ = static_cast<std::uint32_t>(count);
     } else {
       for (; first != last; ++first) push_back(static_cast<value_type>(*first));
@@ -121,7 +121,7 @@ class Shape {
   void clear() noexcept { size_ = 0; }
   void push_back(value_type value) {
     if (size_ == capacity_) reallocate(grown(size_ + 1));
-    data_[size_++] = value;
+    data()[size_++] = value;
   }
   value_type& emplace_back(value_type value) {
     push_back(value);
@@ -130,29 +130,29 @@ class Shape {
   void pop_back() noexcept { --size_; }
   void resize(size_type count, value_type value = 0) {
     reserve(count);
-    if (count > size_) std::fill(data_ + size_, data_ + count, value);
+    if (count > size_) std::fill(data() + size_, data() + count, value);
     size_ = static_cast<std::uint32_t>(count);
   }
   iterator insert(const_iterator position, value_type value) { return insert(position, 1, value); }
   iterator insert(const_iterator position, size_type count, value_type value);
   template <std::forward_iterator It>
   iterator insert(const_iterator position, It first, It last) {
-    const auto at = static_cast<size_type>(position - data_);
+    const auto at = static_cast<size_type>(position - data());
     const auto count = static_cast<size_type>(std::distance(first, last));
     open_gap(at, count);
-    std::copy(first, last, data_ + at);
-    return data_ + at;
+    std::copy(first, last, data() + at);
+    return data() + at;
   }
   iterator insert(const_iterator position, std::initializer_list<value_type> values) {
     return insert(position, values.begin(), values.end());
   }
   iterator erase(const_iterator position) { return erase(position, position + 1); }
   iterator erase(const_iterator first, const_iterator last) noexcept {
-    const auto at = static_cast<size_type>(first - data_);
+    const auto at = static_cast<size_type>(first - data());
     const auto count = static_cast<size_type>(last - first);
-    std::copy(data_ + at + count, data_ + size_, data_ + at);
+    std::copy(data() + at + count, data() + size_, data() + at);
     size_ -= static_cast<std::uint32_t>(count);
-    return data_ + at;
+    return data() + at;
   }
 
   friend bool operator==(const Shape& a, const Shape& b) noexcept {
@@ -163,7 +163,7 @@ class Shape {
   }
 
  private:
-  bool on_heap() const noexcept { return data_ != inline_; }
+  bool on_heap() const noexcept { return capacity_ > kInlineDims; }
   size_type grown(size_type needed) const noexcept {
     return std::max(needed, 2 * size_type{capacity_});
   }
@@ -173,17 +173,19 @@ class Shape {
   // Makes room for `count` elements at `at`, shifting those after it.
   void open_gap(size_type at, size_type count);
   void release() noexcept {
-    if (on_heap()) delete[] data_;
-    data_ = inline_;
+    if (on_heap()) {
+      delete[] heap_;
+      std::fill_n(inline_, kInlineDims, value_type{0});  // the inline array again
+    }
     size_ = 0;
     capacity_ = kInlineDims;
   }
   // Takes other's elements, leaving it empty. REQUIRES: this holds no heap block.
   void take(Shape& other) noexcept {
     if (other.on_heap()) {
-      data_ = other.data_;
+      heap_ = other.heap_;
       capacity_ = other.capacity_;
-      other.data_ = other.inline_;
+      std::fill_n(other.inline_, kInlineDims, value_type{0});
       other.capacity_ = kInlineDims;
     } else {
       copy_inline(other);
@@ -197,7 +199,7 @@ class Shape {
     } else {
       clear();  // keeps a heap block of this one's, as a vector keeps its capacity
       if (on_heap()) {
-        std::copy(other.begin(), other.end(), data_);
+        std::copy(other.begin(), other.end(), data());
       } else {
         copy_inline(other);
       }
@@ -210,10 +212,15 @@ class Shape {
     std::copy(other.inline_, other.inline_ + kInlineDims, inline_);
   }
 
-  value_type* data_ = inline_;
+  // The elements: inline_ while capacity_ is kInlineDims, heap_ once it is more. No
+  // pointer to whichever is in use is kept: every tensor has two Shapes, and a file of
+  // many small tensors pays for each byte of them.
+  union {
+    value_type inline_[kInlineDims] = {};
+    value_type* heap_;
+  };
   std::uint32_t size_ = 0;
   std::uint32_t capacity_ = kInlineDims;
-  value_type inline_[kInlineDims] = {};
 };
 
 }  // namespace mnemo
