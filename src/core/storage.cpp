@@ -17,13 +17,22 @@
 
 namespace mnemo {
 
+// What a storage is: where its bytes are and how they may be used. What keeps them alive
+// is kept beside it: by an OwningImpl, or by the batch of a StorageSlicer's slices.
 struct Storage::Impl {
   std::byte* data = nullptr;
   std::size_t nbytes = 0;
   Device device = Device::cpu();
   StorageKind kind = StorageKind::kOwned;
   bool writable = true;
-  std::shared_ptr<void> owner;  // keeps the memory alive; releases it last
+};
+
+struct Storage::OwningImpl : Storage::Impl {
+  OwningImpl() = default;
+  // The same bytes and uses as `impl`, kept alive by `keeper`.
+  OwningImpl(const Impl& impl, std::shared_ptr<const void> keeper)
+      : Impl(impl), owner(std::move(keeper)) {}
+  std::shared_ptr<const void> owner;  // keeps the memory alive; released last
 };
 
 namespace {
@@ -49,9 +58,10 @@ std::shared_ptr<void> aligned_block(std::size_t nbytes) {
 }  // namespace
 
 Storage Storage::allocate(std::size_t nbytes, Device device) {
-  auto impl = std::make_shared<Impl>();
-  impl->owner = aligned_block(nbytes);
-  impl->data = static_cast<std::byte*>(impl->owner.get());
+  auto impl = std::make_shared<OwningImpl>();
+  std::shared_ptr<void> block = aligned_block(nbytes);
+  impl->data = static_cast<std::byte*>(block.get());
+  impl->owner = std::move(block);
   impl->nbytes = nbytes;
   impl->device = device;
   return Storage(std::move(impl));
@@ -62,7 +72,7 @@ Storage Storage::allocate_for_fill(std::size_t nbytes, Device device) {
   if (huge_page == 0 || nbytes < huge_page) return allocate(nbytes, device);
   std::shared_ptr<void> block = detail::map_for_huge_pages(nbytes, huge_page);
   if (!block) return allocate(nbytes, device);  // no mapping to be had: the heap decides
-  auto impl = std::make_shared<Impl>();
+  auto impl = std::make_shared<OwningImpl>();
   impl->data = static_cast<std::byte*>(block.get());
   impl->owner = std::move(block);
   impl->nbytes = nbytes;
@@ -79,7 +89,7 @@ Storage Storage::allocate_zeroed(std::size_t nbytes, Device device) {
 Storage Storage::from_foreign(void* data, std::size_t nbytes, std::function<void(void*)> deleter,
                               Device device, bool writable) {
   MNEMO_CHECK(data != nullptr || nbytes == 0, "foreign memory of ", nbytes, " bytes at nullptr");
-  auto impl = std::make_shared<Impl>();
+  auto impl = std::make_shared<OwningImpl>();
   if (deleter) {
     impl->owner = std::shared_ptr<void>(data, std::move(deleter));
   }
@@ -104,15 +114,16 @@ Storage Storage::map_file(const std::filesystem::path& path, MapMode mode) {
     ::close(fd);
     fail(ErrorCode::kIo, "cannot map '", path.string(), "': not a regular file");
   }
-  auto impl = std::make_shared<Impl>();
+  auto impl = std::make_shared<OwningImpl>();
   impl->kind = StorageKind::kMapped;
   impl->writable = mode == MapMode::kCopyOnWrite;
   impl->nbytes = static_cast<std::size_t>(st.st_size);
   if (impl->nbytes == 0) {
     // mmap refuses empty files; an empty mapping still needs a valid pointer.
     ::close(fd);
-    impl->owner = aligned_block(0);
-    impl->data = static_cast<std::byte*>(impl->owner.get());
+    std::shared_ptr<void> block = aligned_block(0);
+    impl->data = static_cast<std::byte*>(block.get());
+    impl->owner = std::move(block);
     return Storage(std::move(impl));
   }
   int prot = PROT_READ | (impl->writable ? PROT_WRITE : 0);
@@ -141,26 +152,27 @@ Storage Storage::slice(std::size_t offset, std::size_t nbytes) const {
   return Storage(std::move(impl));
 }
 
-// A StorageSlicer's handles: made in place, never moved, freed together with the base handle
-// that keeps their bytes alive.
+// A StorageSlicer's handles, made in place and never moved, and the bases they were cut
+// from, which keep their bytes alive: all freed together.
 struct Storage::SliceBatch {
   static constexpr std::size_t kHandles = 256;
-  explicit SliceBatch(Storage base) : base(std::move(base)) { handles.reserve(kHandles); }
-  Storage base;
+  SliceBatch() { handles.reserve(kHandles); }
+  std::vector<Storage> bases;
   std::vector<Impl> handles;
 };
+
+void StorageSlicer::set_base(Storage base) { base_ = std::move(base); }
 
 Storage StorageSlicer::slice(std::size_t offset, std::size_t nbytes) {
   base_.check_slice(offset, nbytes);
   using Batch = Storage::SliceBatch;
   auto* batch = static_cast<Batch*>(batch_.get());
   if (!batch || batch->handles.size() == Batch::kHandles) {
-    auto fresh = std::make_shared<Batch>(base_);
+    auto fresh = std::make_shared<Batch>();
     batch = fresh.get();
     batch_ = std::move(fresh);
   }
-  // A copy of the base's description, its owner of the bytes included (a foreign deleter
-  // still runs once), kept by the batch, which also keeps the base.
+  if (batch->bases.empty() || !batch->bases.back().is_same(base_)) batch->bases.push_back(base_);
   Storage::Impl& impl = batch->handles.emplace_back(*base_.impl_);
   impl.data += offset;
   impl.nbytes = nbytes;
@@ -175,10 +187,8 @@ Storage Storage::with_device(Device device) const {
 }
 
 std::shared_ptr<Storage::Impl> Storage::derive() const {
-  auto impl = std::make_shared<Impl>(*impl_);
-  // Own the parent rather than its memory, so that a foreign deleter still runs once.
-  impl->owner = std::const_pointer_cast<Impl>(impl_);
-  return impl;
+  // Keeps the parent rather than its memory, so that a foreign deleter still runs once.
+  return std::make_shared<OwningImpl>(*impl_, impl_);
 }
 
 std::size_t Storage::nbytes() const { return impl_ ? impl_->nbytes : 0; }

@@ -29,7 +29,7 @@ Storage StoragePool::allocate(std::size_t nbytes, Device device) {
   if (blocks_.empty() || blocks_.back().nbytes() - used_ < needed) {
     const std::uint64_t size = std::max(needed, std::min(kBlockBytes, small_left_));
     blocks_.push_back(Storage::allocate_for_fill(static_cast<std::size_t>(size), device));
-    slicer_ = StorageSlicer(blocks_.back());
+    slicer_.set_base(blocks_.back());
     used_ = 0;
     small_left_ -= std::min(small_left_, size);
   }

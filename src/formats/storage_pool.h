@@ -1,8 +1,9 @@
 // The storages of one copy load. Small ones are cut from shared blocks instead of being
 // allocated one by one: a state_dict of 20,000 small tensors then costs a few dozen
 // allocations instead of 60,000, and its bytes lie together in memory. Each slice is
-// 64-byte aligned, like any owned Storage, and keeps its whole block alive, so blocks
-// stay small (4 MiB) next to what a load holds. Large storages get their own allocation,
+// 64-byte aligned, like any owned Storage, and keeps its whole block alive (and the next
+// block too, when the handles of both came in the same batch), so blocks stay small
+// (4 MiB) next to what a load holds. Large storages get their own allocation,
 // in huge pages where those pay off (Storage::allocate_for_fill).
 #pragma once
 
@@ -34,7 +35,7 @@ class StoragePool {
 
  private:
   std::vector<Storage> blocks_;   // the last one is being cut
-  StorageSlicer slicer_;          // of the last block
+  StorageSlicer slicer_;          // of the last block; its batches span blocks
   std::size_t used_ = 0;          // bytes of the last block handed out
   std::uint64_t small_left_ = 0;  // of small_bytes, not yet in a block
   std::size_t prefaulted_ = 0;    // blocks_ before this one are faulted in

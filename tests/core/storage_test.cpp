@@ -142,6 +142,32 @@ TEST(StorageSlicerTest, ASliceKeepsTheBytesAliveAndTheDeleterRunsOnce) {
   EXPECT_EQ(deleted, 1);
 }
 
+TEST(StorageSlicerTest, ANewBaseKeepsFillingTheBatchAndEveryBaseStaysAlive) {
+  int deleted_a = 0, deleted_b = 0;
+  alignas(8) static std::uint8_t memory_a[16] = {};
+  alignas(8) static std::uint8_t memory_b[16] = {};
+  memory_a[3] = 7;
+  memory_b[5] = 8;
+  Storage from_a, from_b;
+  {
+    StorageSlicer slicer(Storage::from_foreign(memory_a, 16, [&](void*) { ++deleted_a; }));
+    from_a = slicer.slice(2, 4);
+    slicer.set_base(Storage::from_foreign(memory_b, 16, [&](void*) { ++deleted_b; }));
+    from_b = slicer.slice(4, 4);
+    EXPECT_EQ(slicer.slice(0, 16).data(), reinterpret_cast<const std::byte*>(memory_b));
+  }
+  // One batch holds both slices' handles: it keeps both bases while either slice lives.
+  EXPECT_EQ(from_a.use_count(), 2);
+  EXPECT_EQ(from_a.data()[1], std::byte{7});
+  EXPECT_EQ(from_b.data()[1], std::byte{8});
+  from_a = Storage();
+  EXPECT_EQ(deleted_a + deleted_b, 0);
+  EXPECT_EQ(from_b.data()[1], std::byte{8});
+  from_b = Storage();
+  EXPECT_EQ(deleted_a, 1);
+  EXPECT_EQ(deleted_b, 1);
+}
+
 TEST(StorageSlicerTest, ASliceOutsideIsRefused) {
   StorageSlicer slicer(Storage::allocate(16));
   EXPECT_THROW(slicer.slice(17, 0), Error);

@@ -72,6 +72,7 @@ class Storage {
  private:
   friend class StorageSlicer;
   struct Impl;
+  struct OwningImpl;
   struct SliceBatch;
   explicit Storage(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   void check_slice(std::size_t offset, std::size_t nbytes) const;
@@ -89,6 +90,9 @@ class StorageSlicer {
  public:
   StorageSlicer() = default;  // slices nothing
   explicit StorageSlicer(Storage base) : base_(std::move(base)) {}
+  // Slices `base` from now on. The handles of slices already cut, and of those to come, go
+  // on filling the same batch.
+  void set_base(Storage base);
   // Refuses a range outside the base storage, or a slicer without one, as slice() does.
   Storage slice(std::size_t offset, std::size_t nbytes);
 
