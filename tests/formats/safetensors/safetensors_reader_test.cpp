@@ -209,6 +209,69 @@ TEST(SafetensorsReader, MisalignedTensorsAreCopiedEvenWithMmap) {
   EXPECT_EQ(f.at<float>({1}), 2.0f);
 }
 
+TEST(SafetensorsReader, MappedAndCopiedTensorsMixedEachGetTheirOwnBytes) {
+  // With the data at a 4-aligned file offset, "b" is misaligned (copied) between tensors
+  // that are mapped: each read must start where its tensor's bytes are.
+  std::string header = R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
+                       R"("b":{"dtype":"F32","shape":[2],"data_offsets":[1,9]},)"
+                       R"("c":{"dtype":"U8","shape":[3],"data_offsets":[9,12]},)"
+                       R"("d":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})";
+  while ((8 + header.size()) % 4 != 0) header += ' ';
+  FileBytes data = le_bytes<std::uint8_t>({7});
+  const FileBytes b = le_bytes<float>({1.5f, -2.0f});
+  const FileBytes c = le_bytes<std::uint8_t>({4, 5, 6});
+  const FileBytes d = le_bytes<float>({9.25f});
+  for (const FileBytes* part : {&b, &c, &d}) data.insert(data.end(), part->begin(), part->end());
+  TempDir dir;
+  write_file(dir / "mixed.safetensors", st_file(header, data));
+  for (const bool mmap : {false, true}) {
+    SCOPED_TRACE(mmap);
+    const Value value = load(dir / "mixed.safetensors", {.mmap = mmap});
+    EXPECT_EQ(value["b"].as_tensor().storage().kind(), StorageKind::kOwned);
+    EXPECT_EQ(value["d"].as_tensor().storage().kind(),
+              mmap ? StorageKind::kMapped : StorageKind::kOwned);
+    EXPECT_EQ(value["a"].as_tensor().at<std::uint8_t>({0}), 7);
+    EXPECT_EQ(value["b"].as_tensor().at<float>({0}), 1.5f);
+    EXPECT_EQ(value["b"].as_tensor().at<float>({1}), -2.0f);
+    EXPECT_EQ(value["c"].as_tensor().at<std::uint8_t>({2}), 6);
+    EXPECT_EQ(value["d"].as_tensor().at<float>({0}), 9.25f);
+  }
+}
+
+TEST(SafetensorsReader, ThousandsOfTensorsListedOutOfDataOrder) {
+  // More tensors than one bulk read lists, every tenth one empty, listed last to first.
+  constexpr int kCount = 9000;
+  std::vector<std::string> entries;
+  FileBytes data;
+  std::uint64_t at = 0;
+  for (int i = 0; i < kCount; ++i) {
+    const bool empty = i % 10 == 0;
+    entries.push_back(R"("t)" + std::to_string(i) + R"(":{"dtype":"F32","shape":[)" +
+                      (empty ? "0" : "1") + R"(],"data_offsets":[)" + std::to_string(at) + "," +
+                      std::to_string(at + (empty ? 0 : 4)) + "]}");
+    if (!empty) {
+      const FileBytes bytes = le_bytes<float>({static_cast<float>(i)});
+      data.insert(data.end(), bytes.begin(), bytes.end());
+      at += 4;
+    }
+  }
+  std::string header = "{";
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    header += (it == entries.rbegin() ? "" : ",") + *it;
+  }
+  header += "}";
+  const Value value = load(st_file(header, data));
+  ASSERT_EQ(value.as_dict().size(), static_cast<std::size_t>(kCount));
+  for (int i = 0; i < kCount; ++i) {
+    const Tensor t = value["t" + std::to_string(i)].as_tensor();
+    if (i % 10 == 0) {
+      ASSERT_EQ(t.numel(), 0) << i;
+    } else {
+      ASSERT_EQ(t.at<float>({0}), static_cast<float>(i)) << i;
+    }
+  }
+}
+
 TEST(SafetensorsReader, LoadFromBytesCopies) {
   FileBytes file = save_to_bytes(Dict{{"w", full({2}, 3.0)}}, FileFormat::kSafetensors);
   const Value value = load(file);
