@@ -59,6 +59,34 @@ TEST_P(OrderedMapTest, KeepsInsertionOrderAndReplacesInPlace) {
   EXPECT_EQ(*map.find(middle), -1);
 }
 
+TEST_P(OrderedMapTest, ReserveKeepsWhatIsThereAndFindsWhatComes) {
+  // Reserved before, between and after inserts: the index built for the reserve must
+  // hold the items already there and take the ones that follow, past the reserved count.
+  const int n = GetParam();
+  Map map;
+  map.insert_or_assign("first", -1);
+  map.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    if (i == n / 2) {
+      ASSERT_TRUE(map.contains("first"));
+      map.reserve(static_cast<std::size_t>(2 * n));
+    }
+    map.insert_or_assign("k" + std::to_string(i), i);
+  }
+  for (int i = n; i < 2 * n + 5; ++i) map.insert_or_assign("k" + std::to_string(i), i);
+  map.reserve(1);  // smaller than the map: changes nothing
+  ASSERT_EQ(map.size(), static_cast<std::size_t>(2 * n + 6));
+  ASSERT_TRUE(map.contains("first"));
+  EXPECT_EQ(*map.find("first"), -1);
+  for (int i = 0; i < 2 * n + 5; ++i) {
+    const int* found = map.find("k" + std::to_string(i));
+    ASSERT_NE(found, nullptr) << i;
+    EXPECT_EQ(*found, i);
+  }
+  EXPECT_FALSE(map.contains("missing"));
+  EXPECT_EQ(map.item(0).first, "first");
+}
+
 TEST_P(OrderedMapTest, TruncateDropsTheLastInsertedAndTheirLookups) {
   const int n = GetParam();
   Map map;

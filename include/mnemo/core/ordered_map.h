@@ -139,7 +139,12 @@ class OrderedMap {
     reindex();
   }
 
-  void reserve(std::size_t n) { items_.reserve(n); }
+  // Room for n items, their index included: a map filled to a size known ahead (a loaded
+  // file's tensors) gets the smallest table that holds them, once.
+  void reserve(std::size_t n) {
+    items_.reserve(n);
+    if (n > kIndexThreshold && slots_.size() * 3 < n * 4) build(hashes(), n * 4 / 3 + 1);
+  }
 
   friend bool operator==(const OrderedMap& a, const OrderedMap& b) { return a.items_ == b.items_; }
 
@@ -183,10 +188,11 @@ class OrderedMap {
   static constexpr std::uint32_t kEmpty = 0xFFFFFFFF;
 
   // The index: open addressing with linear probing over a power-of-two table at most
-  // three quarters full, and three eighths full after it grows: 11 to 21 bytes per item,
-  // which counts in a file of many small tensors, with probes still short. A slot holds an
-  // item's position and its key's hash, so that growing the table hashes no key again and
-  // most mismatches are told without comparing keys.
+  // three quarters full. Growing makes it four times its items' count, so that it grows
+  // rarely and is mostly far from full, where probes are short; reserve() makes it as full
+  // as it may be (11 to 21 bytes per item), which counts in a file of many small tensors.
+  // A slot holds an item's position and its key's hash, so that growing the table hashes
+  // no key again and most mismatches are told without comparing keys.
   // Positions are 32-bit: 2^32 items would take hundreds of GiB before the index.
   struct Slot {
     std::uint32_t position = kEmpty;
@@ -229,22 +235,27 @@ class OrderedMap {
       slots_.shrink_to_fit();
       return;
     }
-    std::vector<std::uint32_t> hashes(items_.size());
-    for (std::size_t i = 0; i < items_.size(); ++i) hashes[i] = hash_of(items_[i].first);
-    build(hashes);
+    build(hashes(), 4 * items_.size());
   }
   // A larger table after an append: the old slots hold every hash but the new item's.
   void grow() {
-    std::vector<std::uint32_t> hashes(items_.size());
+    std::vector<std::uint32_t> known(items_.size());
     for (const Slot& slot : slots_) {
-      if (slot.position != kEmpty) hashes[slot.position] = slot.hash;
+      if (slot.position != kEmpty) known[slot.position] = slot.hash;
     }
-    hashes.back() = hash_of(items_.back().first);
-    build(hashes);
+    known.back() = hash_of(items_.back().first);
+    build(known, 4 * known.size());
   }
-  void build(const std::vector<std::uint32_t>& hashes) {
+  // Every item's hash, in order.
+  std::vector<std::uint32_t> hashes() const {
+    std::vector<std::uint32_t> out(items_.size());
+    for (std::size_t i = 0; i < items_.size(); ++i) out[i] = hash_of(items_[i].first);
+    return out;
+  }
+  // A table of at least `min_capacity` slots (and 64) indexing the items of `hashes`.
+  void build(const std::vector<std::uint32_t>& hashes, std::size_t min_capacity) {
     std::size_t capacity = 64;
-    while (capacity < 2 * hashes.size()) capacity *= 2;
+    while (capacity < min_capacity) capacity *= 2;
     slots_.assign(capacity, Slot{});
     const std::size_t mask = capacity - 1;
     for (std::size_t p = 0; p < hashes.size(); ++p) {
