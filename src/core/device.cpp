@@ -8,6 +8,7 @@ namespace mnemo {
 
 Device Device::cuda(int index) {
   MNEMO_CHECK(index >= -1, "CUDA device index must be >= 0, got ", index);
+  MNEMO_CHECK(index <= kMaxIndex, "CUDA device index must be at most ", kMaxIndex, ", got ", index);
   return Device(DeviceType::kCuda, index);
 }
 
@@ -19,7 +20,7 @@ Device Device::parse(std::string_view tag) {
     int index = 0;
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
     if (!digits.empty() && ec == std::errc() && end == digits.data() + digits.size() &&
-        index >= 0 && (digits.size() == 1 || digits[0] != '0')) {
+        index >= 0 && index <= kMaxIndex && (digits.size() == 1 || digits[0] != '0')) {
       return cuda(index);
     }
   }

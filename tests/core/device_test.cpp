@@ -43,7 +43,7 @@ TEST(DeviceTest, ParsesLocationTags) {
 
 TEST(DeviceTest, RefusesOtherTags) {
   for (const char* tag : {"", "CPU", "gpu", "cuda:", "cuda:-1", "cuda:x", "cuda:1x", "cuda:01",
-                          "cuda: 1", "cuda:99999999999", "mps", " cpu"}) {
+                          "cuda: 1", "cuda:32768", "cuda:99999999999", "mps", " cpu"}) {
     try {
       Device::parse(tag);
       ADD_FAILURE() << "accepted '" << tag << "'";
@@ -56,6 +56,20 @@ TEST(DeviceTest, RefusesOtherTags) {
 }
 
 TEST(DeviceTest, NegativeCudaIndexIsRefused) { EXPECT_THROW(Device::cuda(-2), Error); }
+
+TEST(DeviceTest, IndicesUpToTheMaximumAreKept) {
+  EXPECT_EQ(Device::cuda(Device::kMaxIndex).index(), Device::kMaxIndex);
+  EXPECT_EQ(Device::parse("cuda:32767").index(), 32767);
+  try {
+    Device::cuda(Device::kMaxIndex + 1);
+    ADD_FAILURE() << "accepted index 32768";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("at most 32767, got 32768"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(sizeof(Device), 4u);  // every storage holds one
+}
 
 TEST(DeviceTest, Streams) {
   std::ostringstream out;

@@ -17,8 +17,10 @@ enum class DeviceType : std::uint8_t { kCpu, kCuda };
 class Device {
  public:
   static constexpr Device cpu() { return Device(DeviceType::kCpu, -1); }
-  // index -1 means "the current CUDA device" (PyTorch's "cuda" without an index).
+  // index -1 means "the current CUDA device" (PyTorch's "cuda" without an index); at
+  // most kMaxIndex.
   static Device cuda(int index = -1);
+  static constexpr int kMaxIndex = INT16_MAX;
 
   // Parses "cpu", "cuda", "cuda:N". Throws kInvalidArgument for anything else.
   static Device parse(std::string_view tag);
@@ -35,10 +37,12 @@ class Device {
   friend constexpr bool operator==(const Device&, const Device&) = default;
 
  private:
-  constexpr Device(DeviceType type, int index) : type_(type), index_(index) {}
+  constexpr Device(DeviceType type, int index)
+      : type_(type), index_(static_cast<std::int16_t>(index)) {}
 
+  // Four bytes in all: every storage has a Device.
   DeviceType type_;
-  int index_;
+  std::int16_t index_;
 };
 
 std::ostream& operator<<(std::ostream& out, const Device& device);
