@@ -214,28 +214,6 @@ void Dict::set_attributes(Dict attributes) {
   attributes_ = std::make_shared<const Dict>(std::move(attributes));
 }
 
-namespace detail {
-
-DictBox::DictBox(Dict dict) : dict_(std::make_unique<Dict>(std::move(dict))) {}
-DictBox::DictBox(const DictBox& other) : dict_(std::make_unique<Dict>(other.get())) {}
-DictBox& DictBox::operator=(const DictBox& other) {
-  if (this != &other) dict_ = std::make_unique<Dict>(other.get());
-  return *this;
-}
-DictBox::~DictBox() = default;
-
-const Dict& DictBox::get() const {
-  static const Dict empty;
-  return dict_ ? *dict_ : empty;
-}
-
-Dict& DictBox::get() {
-  if (!dict_) dict_ = std::make_unique<Dict>();
-  return *dict_;
-}
-
-}  // namespace detail
-
 bool operator==(const Dict& a, const Dict& b) {
   if (a.ordered_ != b.ordered_ || !(a.map_ == b.map_)) return false;
   if (!a.attributes_ || !b.attributes_) return !a.attributes_ && !b.attributes_;
@@ -439,8 +417,8 @@ void ValueRef::fail_type(std::string_view expected) const {
 template <class T>
 const T& ValueRef::get(ValueType expected) const {
   if (value_->type() != expected) fail_type(with_article(value_type_name(expected)));
-  if constexpr (std::is_same_v<T, Dict>) {
-    return std::get<detail::DictBox>(value_->data_).get();
+  if constexpr (std::is_same_v<T, Dict> || std::is_same_v<T, std::string>) {
+    return std::get<detail::Boxed<T>>(value_->data_).get();
   } else {
     return std::get<T>(value_->data_);
   }
@@ -487,7 +465,7 @@ const Tensor& ValueRef::as_tensor() const { return get<Tensor>(ValueType::kTenso
 
 bool ValueRef::contains(std::string_view key) const {
   return value_->is_dict() &&
-         std::get<detail::DictBox>(value_->data_).get().contains(std::string(key));
+         std::get<detail::Boxed<Dict>>(value_->data_).get().contains(std::string(key));
 }
 
 ValueRef ValueRef::operator[](std::string_view key) const {
@@ -512,7 +490,8 @@ ValueRef ValueRef::operator[](std::string_view key) const {
 
 ValueRef ValueRef::operator[](std::int64_t index_or_key) const {
   if (value_->is_dict()) {
-    const Value* found = std::get<detail::DictBox>(value_->data_).get().find(DictKey{index_or_key});
+    const Value* found =
+        std::get<detail::Boxed<Dict>>(value_->data_).get().find(DictKey{index_or_key});
     if (!found) {
       fail(ErrorCode::kInvalidArgument, "no key ", index_or_key, " in the dict",
            path_.empty() ? "" : " at ", path_);

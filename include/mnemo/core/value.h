@@ -142,24 +142,34 @@ std::int64_t to_index(T value) {
   return static_cast<std::int64_t>(value);
 }
 
-// A Dict as a Value holds it: by pointer, so that a Value takes 40 bytes rather than the
-// 80 a Dict in place would make it (every item of every dict and list is a Value). Copies
-// are deep, as a Dict's; a moved-from box reads as an empty Dict.
-class DictBox {
+// A T as a Value holds it: by pointer, for the types that would make every Value larger
+// (a Dict takes 72 bytes, a std::string 32), since every item of every dict and list is a
+// Value: it takes 32 bytes. Copies are deep; a moved-from box reads as an empty T.
+template <class T>
+class Boxed {
  public:
-  explicit DictBox(Dict dict);
-  DictBox(const DictBox& other);
-  DictBox(DictBox&&) noexcept = default;
-  DictBox& operator=(const DictBox& other);
-  DictBox& operator=(DictBox&&) noexcept = default;
-  ~DictBox();
+  explicit Boxed(T value) : value_(std::make_unique<T>(std::move(value))) {}
+  Boxed(const Boxed& other) : value_(std::make_unique<T>(other.get())) {}
+  Boxed(Boxed&&) noexcept = default;
+  Boxed& operator=(const Boxed& other) {
+    if (this != &other) value_ = std::make_unique<T>(other.get());
+    return *this;
+  }
+  Boxed& operator=(Boxed&&) noexcept = default;
+  ~Boxed() = default;
 
-  const Dict& get() const;
-  Dict& get();
-  friend bool operator==(const DictBox& a, const DictBox& b) { return a.get() == b.get(); }
+  const T& get() const {
+    static const T empty;
+    return value_ ? *value_ : empty;
+  }
+  T& get() {
+    if (!value_) value_ = std::make_unique<T>();
+    return *value_;
+  }
+  friend bool operator==(const Boxed& a, const Boxed& b) { return a.get() == b.get(); }
 
  private:
-  std::unique_ptr<Dict> dict_;
+  std::unique_ptr<T> value_;
 };
 }  // namespace detail
 
@@ -173,14 +183,14 @@ class Value {
   Value(T v);
   Value(double v) : data_(v) {}
   Value(float v) : data_(static_cast<double>(v)) {}
-  Value(const char* v) : data_(std::string(v)) {}
-  Value(std::string v) : data_(std::move(v)) {}
-  Value(std::string_view v) : data_(std::string(v)) {}
+  Value(const char* v) : data_(detail::Boxed<std::string>(v)) {}
+  Value(std::string v) : data_(detail::Boxed<std::string>(std::move(v))) {}
+  Value(std::string_view v) : data_(detail::Boxed<std::string>(std::string(v))) {}
   Value(BigInt v);  // kept as an int when it fits in 64 bits
   Value(Bytes v) : data_(std::move(v)) {}
   Value(List v) : data_(std::move(v)) {}
   Value(Tuple v) : data_(std::move(v)) {}
-  Value(Dict v) : data_(detail::DictBox(std::move(v))) {}
+  Value(Dict v) : data_(detail::Boxed<Dict>(std::move(v))) {}
   Value(Tensor v) : data_(std::move(v)) {}
   Value(const StateDict& state_dict);  // an OrderedDict with its "_metadata"
 
@@ -238,8 +248,8 @@ class Value {
 
  private:
   friend class ValueRef;
-  using Data = std::variant<None, bool, std::int64_t, BigInt, double, std::string, Bytes, List,
-                            Tuple, detail::DictBox, Tensor>;
+  using Data = std::variant<None, bool, std::int64_t, BigInt, double, detail::Boxed<std::string>,
+                            Bytes, List, Tuple, detail::Boxed<Dict>, Tensor>;
   Data data_;
 };
 
@@ -327,7 +337,7 @@ inline List& Value::as_list() { return const_cast<List&>(std::as_const(*this).as
 inline Tuple& Value::as_tuple() { return const_cast<Tuple&>(std::as_const(*this).as_tuple()); }
 inline Dict& Value::as_dict() {
   std::as_const(*this).as_dict();  // refuses another type
-  return std::get<detail::DictBox>(data_).get();
+  return std::get<detail::Boxed<Dict>>(data_).get();
 }
 inline ValueRef Value::operator[](std::string_view key) const { return ValueRef(*this, "")[key]; }
 inline ValueRef Value::operator[](const char* key) const { return ValueRef(*this, "")[key]; }
