@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "core/tensor_impl.h"
 #include "core/tensor_test_util.h"
 #include "mnemo/core/tensor.h"
 
@@ -139,6 +140,21 @@ TEST(TensorTest, RequiresGradAndGrad) {
                            kInvalid, "floating point and complex"));
   EXPECT_NO_THROW(zeros({1}, {.dtype = DType::kInt64}).set_requires_grad(false));
   EXPECT_TRUE(zeros({1}, {.requires_grad = true}).requires_grad());
+}
+
+TEST(TensorTest, AutogradMetadataIsMadeOnlyWhenNeeded) {
+  const Tensor t = zeros({2});
+  EXPECT_EQ(TensorImpl::of(t).autograd, nullptr);
+  t.set_grad(Tensor());  // clearing a gradient it does not have makes none
+  t.set_requires_grad(true);
+  EXPECT_EQ(TensorImpl::of(t).autograd, nullptr) << "requires_grad is a flag";
+  EXPECT_EQ(t.grad_fn(), nullptr);
+  EXPECT_EQ(t.output_nr(), 0u);
+  t.set_grad(ones({2}));
+  ASSERT_NE(TensorImpl::of(t).autograd, nullptr);
+  EXPECT_TRUE(TensorImpl::of(t).autograd->grad.is_same(t.grad()));
+  // A tensor's state is most of what a file of many small tensors costs beyond their bytes.
+  EXPECT_LE(sizeof(TensorImpl), 136u);
 }
 
 // --- views
