@@ -93,7 +93,9 @@ bool checked_mul(std::int64_t a, std::int64_t b, std::int64_t* out) {
 Shape contiguous_strides(const Shape& sizes) {
   Shape strides(sizes.size(), 1);
   for (std::size_t i = sizes.size(); i-- > 1;) {
-    strides[i - 1] = strides[i] * std::max<std::int64_t>(sizes[i], 1);
+    MNEMO_CHECK(checked_mul(strides[i], std::max<std::int64_t>(sizes[i], 1), &strides[i - 1]),
+                "sizes ", shape_repr(sizes),
+                " have no contiguous strides: they would pass 2^63 - 1");
   }
   return strides;
 }

@@ -73,6 +73,8 @@ void autograd_check_inplace(const Tensor& self, const Tensor* source, const char
 }  // namespace detail
 
 // Row-major strides for `sizes` (size-0 and size-1 dimensions count as 1, like PyTorch).
+// Throws kInvalidArgument when a stride would pass 2^63 - 1, as it can for sizes of no
+// elements: [0, 2^40, 2^40].
 Shape contiguous_strides(const Shape& sizes);
 
 // Checks that a view lies inside `storage_nbytes` bytes with non-negative sizes, strides

@@ -142,6 +142,14 @@ TEST(TensorTest, RequiresGradAndGrad) {
   EXPECT_TRUE(zeros({1}, {.requires_grad = true}).requires_grad());
 }
 
+TEST(TensorTest, ContiguousStridesThatWouldOverflowAreRefused) {
+  EXPECT_EQ(contiguous_strides({0, 3, 4}), Shape({12, 4, 1}));
+  // No elements, so no size limit is passed, but the strides would pass 2^63 - 1.
+  const Shape sizes{0, std::int64_t{1} << 40, std::int64_t{1} << 40};
+  EXPECT_TRUE(throws_error([&] { contiguous_strides(sizes); }, kInvalid, "would pass 2^63 - 1"));
+  EXPECT_TRUE(throws_error([&] { zeros(sizes); }, kInvalid, "no contiguous strides"));
+}
+
 TEST(TensorTest, AutogradMetadataIsMadeOnlyWhenNeeded) {
   const Tensor t = zeros({2});
   EXPECT_EQ(TensorImpl::of(t).autograd, nullptr);

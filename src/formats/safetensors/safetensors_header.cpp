@@ -416,6 +416,14 @@ class HeaderParser {
                    ", more elements than 2^63 - 1 (the product overflows)");
       }
     }
+    // With a dimension of 0 the others may be anything, but its strides must still fit.
+    std::int64_t extent = 1;
+    for (std::int64_t size : tensor.shape) {
+      if (__builtin_mul_overflow(extent, std::max<std::int64_t>(size, 1), &extent)) {
+        fail_entry(ErrorCode::kCorrupt, tensor.name, "has shape ", shape_text(tensor.shape),
+                   ", whose strides would pass 2^63 - 1");
+      }
+    }
     const std::size_t element = element_size(tensor.dtype);
     std::uint64_t bytes = 0;
     if (__builtin_mul_overflow(count, element, &bytes)) {

@@ -10,8 +10,10 @@
 //    as the reference reader allows the padding writers add), with no duplicate names;
 //  - each tensor: a known dtype, a shape of non-negative integers (at most kMaxTensorRank
 //    of them) whose product times the element size does not overflow and equals
-//    end - begin, and data_offsets of two integers with begin <= end. Other keys in a
-//    tensor's object are ignored, as the reference does, but must be valid JSON;
+//    end - begin, and whose contiguous strides fit in int64 (a shape with a 0 in it has
+//    no elements, whatever its other sizes), and data_offsets of two integers with
+//    begin <= end. Other keys in a tensor's object are ignored, as the reference does,
+//    but must be valid JSON;
 //  - "__metadata__": an object of strings (or null);
 //  - sorted by data_offsets, the tensors start at 0 and follow each other with no gap
 //    and no overlap, and the last one ends exactly at the end of the file.

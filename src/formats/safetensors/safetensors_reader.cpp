@@ -1,9 +1,11 @@
 #include "formats/safetensors/safetensors_reader.h"
 
+#include "core/tensor_impl.h"
 #include "formats/safetensors/safetensors_header.h"
 #include "formats/storage_pool.h"
 #include "io/bulk_read.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace mnemo::safetensors {
@@ -11,16 +13,6 @@ namespace {
 
 // safetensors has no device tags: every tensor was saved from host memory.
 constexpr std::string_view kSavedLocation = "cpu";
-
-Shape contiguous_strides_of(const Shape& shape) {
-  Shape strides(shape.size());
-  std::int64_t stride = 1;
-  for (std::size_t i = shape.size(); i-- > 0;) {
-    strides[i] = stride;
-    stride *= std::max<std::int64_t>(shape[i], 1);
-  }
-  return strides;
-}
 
 // The alignment an element needs to be read in place: its size, or its part's size for
 // complex numbers.
@@ -86,7 +78,7 @@ Value read(const io::ByteSource& source, const LoadOptions& options, const io::B
       storage = pool.allocate(nbytes, device);
       read_bytes += nbytes;
     }
-    Shape strides = contiguous_strides_of(entry.shape);
+    Shape strides = contiguous_strides(entry.shape);
     tensors.insert_or_assign(
         std::move(entry.name),
         Tensor(std::move(storage), entry.dtype, std::move(entry.shape), std::move(strides)));

@@ -98,6 +98,12 @@ std::vector<Case> cases() {
            object({R"("a":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,0]})"})),
        ErrorCode::kCorrupt,
        {"tensor 'a' has shape [4294967296, 4294967296]", "the product overflows"}},
+      {"no elements, but strides that overflow",
+       st_file(object(
+           {R"("a":{"dtype":"U8","shape":[0,1099511627776,1099511627776],"data_offsets":[0,0]})"})),
+       ErrorCode::kCorrupt,
+       {"tensor 'a' has shape [0, 1099511627776, 1099511627776]",
+        "whose strides would pass 2^63 - 1"}},
       {"byte size overflow",
        st_file(
            object({R"("a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]})"})),
