@@ -180,8 +180,9 @@ Storage read_pickle(const Archive& archive) {
 //
 // An archive of many small records has them read early instead: a storage is cut for
 // each before the pickle is parsed, and a second thread reads them all while it is. The
-// pickle then takes the storage of each record it names. If that read fails, fill()
-// reads the named ones again the ordinary way, so that a damaged record gives the
+// pickle then takes the storage of each record it names, moving it out of the early
+// read's table, which so tells the named records from the others. If that read fails,
+// fill() reads the named ones again the ordinary way, so that a damaged record gives the
 // ordinary error, and one that the pickle does not name none. Not when progress is
 // reported: its total, the bytes of the storages the pickle names, is known only once
 // the pickle is parsed, and the bytes would all arrive before it.
@@ -213,7 +214,7 @@ class StorageTable {
       fail(ErrorCode::kCorrupt, archive_.describe(name), " is missing (its storage is referenced at byte ",
            ref.byte_offset, " of data.pkl)");
     }
-    const auto index = static_cast<std::size_t>(entry - archive_.zip().entries().data());
+    const std::size_t index = entry_index(*entry);
     if (loaded_[index] != kNotLoaded) {
       const Loaded& found = storages_[loaded_[index]];
       if (found.dtype != ref.dtype || found.numel != ref.numel) {
@@ -244,14 +245,13 @@ class StorageTable {
       if (verify_crc_ && entry->crc32 != 0) mapped_checks_.push_back({entry, storage.data()});
       if (!device.is_cpu()) storage = storage.with_device(device);
     } else if (!early_.empty() && early_[index].defined() && device.is_cpu()) {
-      storage = early_[index];  // being read (big-endian files are not read early)
-      early_named_.push_back({entry, std::span<std::byte>(storage.mutable_data(), entry->size)});
+      storage = std::move(early_[index]);  // being read (big-endian files are not read early)
     } else {
       storage = pool_.allocate(entry->size, device);
       pending_.push_back({entry, std::span<std::byte>(storage.mutable_data(), entry->size)});
       if (swap) swaps_.push_back({pending_.back().out, byteswap_unit(ref.dtype)});
     }
-    loaded_[index] = storages_.size();
+    loaded_[index] = static_cast<std::uint32_t>(storages_.size());
     storages_.push_back({storage, ref.dtype, ref.numel});
     return storage;
   }
@@ -262,8 +262,14 @@ class StorageTable {
     // The early read checked every record's local header; if it failed, the named
     // records it was to read are read again with the rest, the ordinary way.
     const bool read_early = finish_early_read();
-    if (!read_early) pending_.insert(pending_.end(), early_named_.begin(), early_named_.end());
-    early_named_ = {};
+    if (!read_early) {
+      for (const zip::ReadRequest& request : early_requests_) {
+        if (!early_[entry_index(*request.entry)].defined()) pending_.push_back(request);  // named
+      }
+    }
+    // The records the pickle did not name are dropped with their slices.
+    early_ = {};
+    early_requests_ = {};
     std::uint64_t total = 0;
     for (const Loaded& loaded : storages_) total += loaded.storage.nbytes();
     std::uint64_t worked = 0;
@@ -280,7 +286,7 @@ class StorageTable {
   }
 
  private:
-  static constexpr std::size_t kNotLoaded = static_cast<std::size_t>(-1);
+  static constexpr std::uint32_t kNotLoaded = static_cast<std::uint32_t>(-1);
   // A mapped record's CRC is computed in slices of this size, each counted as progress.
   static constexpr std::uint64_t kCrcSlice = std::uint64_t{16} << 20;
   // What the pool may be asked for: every small record, at most (the directory is
@@ -339,11 +345,11 @@ class StorageTable {
   // Waits for the early read, if any; whether it read every record.
   bool finish_early_read() {
     if (early_reader_.joinable()) early_reader_.join();
-    const bool read = !early_requests_.empty() && !early_failed_;
-    // The records the pickle did not name are dropped with their slices.
-    early_ = {};
-    early_requests_ = {};
-    return read;
+    return !early_requests_.empty() && !early_failed_;
+  }
+
+  std::size_t entry_index(const zip::Entry& entry) const {
+    return static_cast<std::size_t>(&entry - archive_.zip().entries().data());
   }
 
   // The CRC-32 of every mapped storage that is to be checked, records spread over the
@@ -381,18 +387,17 @@ class StorageTable {
   const LoadOptions& options_;
   bool big_endian_;
   bool verify_crc_;
-  std::vector<std::size_t> loaded_;  // per zip entry: its place in storages_
+  std::vector<std::uint32_t> loaded_;  // per zip entry: its place in storages_ (kMaxZipEntries)
   std::vector<Loaded> storages_;
   formats::StoragePool pool_;
   StorageSlicer mapped_;  // of the source's bytes, for an mmap load
   std::vector<zip::ReadRequest> pending_;
   std::vector<MappedCheck> mapped_checks_;
   std::vector<Swap> swaps_;
-  // The early read: per zip entry, its storage when it is read early; what is read; the
-  // records the pickle named among them; whether the read failed.
+  // The early read: per zip entry, its storage when it is read early and not yet named;
+  // what is read; whether the read failed.
   std::vector<Storage> early_;
   std::vector<zip::ReadRequest> early_requests_;
-  std::vector<zip::ReadRequest> early_named_;
   bool early_failed_ = false;
   // Last, so that it is joined before what it reads into is destroyed.
   std::jthread early_reader_;
