@@ -25,12 +25,16 @@ class Cursor {
   }
 
   // BINPUT or LONG_BINPUT: its index.
-  bool put(std::size_t& index) { return indexed(Op::kBinPut, Op::kLongBinPut, index); }
+  [[gnu::always_inline]] bool put(std::size_t& index) {
+    return indexed(Op::kBinPut, Op::kLongBinPut, index);
+  }
   // BINGET or LONG_BINGET: its index.
-  bool get(std::size_t& index) { return indexed(Op::kBinGet, Op::kLongBinGet, index); }
+  [[gnu::always_inline]] bool get(std::size_t& index) {
+    return indexed(Op::kBinGet, Op::kLongBinGet, index);
+  }
 
   // A non-negative BININT1, BININT2 or BININT.
-  bool small_int(std::int64_t& value) {
+  [[gnu::always_inline]] bool small_int(std::int64_t& value) {
     if (at_ >= end_) return false;
     std::uint64_t raw = 0;
     switch (static_cast<Op>(*at_)) {
@@ -52,7 +56,7 @@ class Cursor {
   }
 
   // A str: BINUNICODE or SHORT_BINUNICODE and its BINPUT, or a BINGET.
-  bool str(StrOperand& operand) {
+  [[gnu::always_inline]] bool str(StrOperand& operand) {
     operand.text = {};
     operand.fetched = kNoMemo;
     operand.put = kNoMemo;
@@ -74,7 +78,7 @@ class Cursor {
 
   // A tuple of ints: EMPTY_TUPLE, or ints then TUPLE1-3, or MARK ints TUPLE; then BINPUT
   // unless empty.
-  bool int_tuple(IntTuple& tuple) {
+  [[gnu::always_inline]] bool int_tuple(IntTuple& tuple) {
     tuple.size = 0;
     tuple.put = kNoMemo;
     if (take_op(Op::kEmptyTuple)) return true;
@@ -96,14 +100,14 @@ class Cursor {
 
  private:
   // The opcode at the cursor and its n-byte little-endian operand.
-  bool uint_le(std::size_t n, std::uint64_t& value) {
+  [[gnu::always_inline]] bool uint_le(std::size_t n, std::uint64_t& value) {
     if (static_cast<std::size_t>(end_ - at_) <= n) return false;
     value = 0;
     for (std::size_t i = n; i > 0; --i) value = (value << 8) | at_[i];
     at_ += n + 1;
     return true;
   }
-  bool indexed(Op short_form, Op long_form, std::size_t& index) {
+  [[gnu::always_inline]] bool indexed(Op short_form, Op long_form, std::size_t& index) {
     std::uint64_t raw = 0;
     if (at(short_form)) {
       if (!uint_le(1, raw)) return false;

@@ -88,6 +88,9 @@ std::string hex_byte(std::uint8_t byte) {
 
 class Unpickler {
  public:
+  // The most memo entries reserved ahead: 64 MiB of address space, not memory.
+  static constexpr std::size_t kMemoReserveLimit = std::size_t{1} << 22;
+
   Unpickler(std::span<const std::byte> data, const StorageLoader& load_storage,
             const UnpickleOptions& options)
       : data_(data.first(std::min<std::size_t>(data.size(), limits::kMaxPickleBytes))),
@@ -95,7 +98,12 @@ class Unpickler {
         load_storage_(load_storage),
         context_{options.origin, options.salvage},
         graph_(context_, data_),
-        fast_tensors_(options.fast_tensors) {}
+        fast_tensors_(options.fast_tensors) {
+    // torch.save puts a memo entry for every 11 bytes of its pickles or so. Room for one
+    // per 8 bytes spares the memo its regrowth (copies, and a fault per page each time);
+    // memory that is reserved and not used is never touched.
+    memo_.reserve(std::min<std::size_t>(data_.size() / 8, kMemoReserveLimit));
+  }
 
   UnpickleResult run();
 

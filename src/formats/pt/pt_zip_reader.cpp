@@ -86,8 +86,10 @@ class Archive {
   static std::optional<std::size_t> canonical_number(std::string_view text) {
     if (text.empty() || text.size() > 9 || (text[0] == '0' && text.size() > 1)) return std::nullopt;
     std::size_t number = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    for (const char c : text) {  // at most 9 digits: no overflow
+      if (c < '0' || c > '9') return std::nullopt;
+      number = number * 10 + static_cast<std::size_t>(c - '0');
+    }
     return number;
   }
 
@@ -170,7 +172,9 @@ Storage read_pickle(const Archive& archive) {
          " bytes, more than the limit of ", limits::kMaxPickleBytes, " (kMaxPickleBytes)");
   }
   Storage bytes = Storage::allocate(static_cast<std::size_t>(entry->size));
-  archive.zip().read(*entry, std::span(bytes.mutable_data(), bytes.nbytes()), /*verify_crc=*/true);
+  const std::span<std::byte> out(bytes.mutable_data(), bytes.nbytes());
+  io::prefault_for_write(out);  // in one call, not a fault per page as the read fills it
+  archive.zip().read(*entry, out, /*verify_crc=*/true);
   return bytes;
 }
 
