@@ -1,6 +1,8 @@
 #include "entry_points.h"
 
 #include <array>
+#include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -93,20 +95,57 @@ void zip_reader(std::span<const std::byte> data) {
   });
 }
 
+// What an unpickle gives, to compare two of them: the value's repr and, for each tensor,
+// its dtype, geometry, flag and storage; or the error's message.
+std::string outcome(std::span<const std::byte> data, const pickle::StorageLoader& loader,
+                    bool fast_tensors) {
+  try {
+    const pickle::UnpickleResult result =
+        pickle::unpickle(data, loader, {.origin = "fuzz", .fast_tensors = fast_tensors});
+    std::string text = result.value.repr() + " read " + std::to_string(result.bytes_read);
+    for_each_tensor(result.value, [&](const std::string& path, const Tensor& tensor) {
+      text += "\n" + path + ": " + std::string(dtype_name(tensor.dtype())) + " sizes";
+      for (const std::int64_t n : tensor.sizes()) text += " " + std::to_string(n);
+      text += " strides";
+      for (const std::int64_t n : tensor.strides()) text += " " + std::to_string(n);
+      text += " offset " + std::to_string(tensor.storage_offset()) +
+              (tensor.requires_grad() ? " grad" : "") + " storage " +
+              std::to_string(reinterpret_cast<std::uintptr_t>(tensor.storage().data()));
+    });
+    return text;
+  } catch (const Error& e) {
+    return std::string("error: ") + e.what();
+  }
+}
+
+// Gives each storage key zeroed bytes of its size, once (kept in `storages`).
+pickle::StorageLoader zeroed_storages(std::unordered_map<std::string, Storage>& storages) {
+  return [&storages](const pickle::StorageRef& ref) -> Storage {
+    const std::uint64_t unit = ref.untyped ? 1 : element_size(ref.dtype);
+    const auto numel = static_cast<std::uint64_t>(ref.numel);  // >= 0, checked by the caller
+    if (numel > kMaxHarnessBytes / unit) {
+      fail(ErrorCode::kLimit, "fuzz: storage '", ref.key, "' asks for ", ref.numel,
+           " elements, more than the harness gives");
+    }
+    auto [it, inserted] = storages.try_emplace(std::string(ref.key));
+    if (inserted) it->second = Storage::allocate_zeroed(numel * unit, Device::cpu());
+    return it->second;
+  };
+}
+
 void unpickler(std::span<const std::byte> data) {
+  // The fast path for torch.save's tensors reads what the general path reads: the same
+  // value, or the same refusal.
+  {
+    std::unordered_map<std::string, Storage> storages;
+    const pickle::StorageLoader loader = zeroed_storages(storages);
+    if (outcome(data, loader, true) != outcome(data, loader, false)) {
+      throw std::logic_error("fuzz: the unpickler's fast path and its general path disagree");
+    }
+  }
   for (const bool salvage : {false, true}) {
     std::unordered_map<std::string, Storage> storages;
-    const pickle::StorageLoader loader = [&](const pickle::StorageRef& ref) -> Storage {
-      const std::uint64_t unit = ref.untyped ? 1 : element_size(ref.dtype);
-      const auto numel = static_cast<std::uint64_t>(ref.numel);  // >= 0, checked by the caller
-      if (numel > kMaxHarnessBytes / unit) {
-        fail(ErrorCode::kLimit, "fuzz: storage '", ref.key, "' asks for ", ref.numel,
-             " elements, more than the harness gives");
-      }
-      auto [it, inserted] = storages.try_emplace(std::string(ref.key));
-      if (inserted) it->second = Storage::allocate_zeroed(numel * unit, Device::cpu());
-      return it->second;
-    };
+    const pickle::StorageLoader loader = zeroed_storages(storages);
     refusing_errors([&] {
       const pickle::UnpickleResult result =
           pickle::unpickle(data, loader, {.salvage = salvage, .origin = "fuzz"});

@@ -127,6 +127,18 @@ class Cursor {
 
 }  // namespace
 
+bool match_tensor_item(std::span<const std::byte> data, std::size_t pos, TensorItem& item) {
+  Cursor in(data, pos);
+  StrOperand key;
+  if (!in.str(key) || key.fetched != kNoMemo || !in.get(item.rebuild) || !in.at(Op::kMark)) {
+    return false;
+  }
+  item.key = key.text;
+  item.key_put = key.put;
+  item.pattern = in.pos();
+  return true;
+}
+
 bool match_tensor_pattern(std::span<const std::byte> data, std::size_t pos, TensorPattern& p) {
   // Each condition reads on from where the one before it stopped.
   Cursor in(data, pos);

@@ -65,6 +65,21 @@ struct TensorPattern {
   std::size_t end = 0;                 // the position after the tensor's BINPUT
 };
 
+// An item of a state_dict whose value is a tensor, as torch.save writes it:
+//
+//   BINUNICODE '<key>' BINPUT  BINGET <_rebuild_tensor_v2>  <the pattern above>
+//
+// (SHORT_BINUNICODE and the long forms of BINPUT and BINGET too). Matched up to the
+// pattern's MARK; the caller checks the str and what the memo holds.
+struct TensorItem {
+  std::string_view key;           // the key's UTF-8 text, as it lies in the pickle
+  std::size_t key_put = kNoMemo;  // its BINPUT's index
+  std::size_t rebuild = kNoMemo;  // the index the BINGET fetches
+  std::size_t pattern = 0;        // where the pattern's MARK is
+};
+
+bool match_tensor_item(std::span<const std::byte> data, std::size_t pos, TensorItem& item);
+
 // Matches the pattern at `pos`, the MARK after the _rebuild_tensor_v2 global, into
 // `pattern`; false when the bytes there are anything else (`pattern` then holds no
 // meaning).

@@ -165,6 +165,19 @@ class Unpickler {
   // its arguments, and returns true. Returns false, having changed nothing, for anything
   // else, and the general path reads the same bytes.
   bool read_tensor_pattern();
+  // At a str: while the bytes that start there are items of a state_dict as torch.save
+  // writes them (a str key and its BINPUT, the fetch of _rebuild_tensor_v2, the pattern),
+  // pushes each key and tensor as the general path would, and returns true when it read
+  // at least one. Returns false, having changed nothing, otherwise.
+  bool read_tensor_items();
+  // The tensor of the pattern at `pos` (the MARK after the rebuild function), whose memo
+  // entries are to be put from index `first_put` on: true with `p` matched and `tensor`
+  // built when everything the general path checks passes; false otherwise, with nothing
+  // changed but a storage loaded (which the general path loads again, to the same).
+  bool build_pattern_tensor(std::size_t pos, std::size_t first_put, detail::TensorPattern& p,
+                            Tensor& tensor);
+  // Puts the pattern's memo entries, the tensor's last, and returns the tensor's item.
+  Item commit_pattern_tensor(const detail::TensorPattern& p, Tensor tensor);
   // The memo entry a pattern's BINGET names: a node of `kind`, or nullptr.
   const Node* fetched_node(std::size_t index, NodeKind kind);
   // A pattern's str: the node it fetches, or its text checked as the general path checks
@@ -446,7 +459,43 @@ bool Unpickler::read_tensor_pattern() {
   const Node* callee = graph_.node_of(stack_.back(), NodeKind::kGlobal);
   if (!callee || callee->global().kind != GlobalKind::kRebuildTensorV2) return false;
   detail::TensorPattern p;
-  if (!detail::match_tensor_pattern(data_, pos_, p)) return false;
+  Tensor tensor;
+  if (!build_pattern_tensor(pos_, memo_.size(), p, tensor)) return false;
+  stack_.back() = commit_pattern_tensor(p, std::move(tensor));  // REDUCE replaces the callable
+  pos_ = p.end;
+  return true;
+}
+
+bool Unpickler::read_tensor_items() {
+  if (!fast_tensors_) return false;
+  std::size_t at = pos_ - 1;  // the str's opcode
+  bool read = false;
+  detail::TensorItem item;
+  detail::TensorPattern p;
+  while (detail::match_tensor_item(data_, at, item)) {
+    // What the general path checks of the str, its BINPUT and the fetch, then the rest.
+    const Node* callee = fetched_node(item.rebuild, NodeKind::kGlobal);
+    if (!callee || callee->global().kind != GlobalKind::kRebuildTensorV2 ||
+        item.key_put != memo_.size() || item.key.size() > limits::kMaxStringBytes ||
+        check_utf8(item.key) != Utf8::kValid || stack_.size() + 2 > limits::kMaxPickleStack) {
+      break;
+    }
+    Tensor tensor;
+    if (!build_pattern_tensor(item.pattern, memo_.size() + 1, p, tensor)) break;
+    const Item key = text_ref(item.key);
+    memo_.push_back(key);
+    stack_.push_back(key);
+    stack_.push_back(commit_pattern_tensor(p, std::move(tensor)));
+    at = p.end;
+    read = true;
+  }
+  if (read) pos_ = at;
+  return read;
+}
+
+bool Unpickler::build_pattern_tensor(std::size_t pos, std::size_t first_put,
+                                     detail::TensorPattern& p, Tensor& tensor) {
+  if (!detail::match_tensor_pattern(data_, pos, p)) return false;
 
   // Everything the general path would check, checked before anything changes.
   const Node* storage_class = fetched_node(p.storage_class, NodeKind::kGlobal);
@@ -463,11 +512,9 @@ bool Unpickler::read_tensor_pattern() {
     return false;
   }
   // The memo grows one entry per BINPUT, in order, as torch.save numbers them.
-  const std::size_t puts[] = {p.tag.put,     p.key.put,   p.location.put, p.pid_put,   p.sizes.put,
-                              p.strides.put, p.hooks_put, p.args_put,     p.tensor_put};
-  const std::size_t skipped[] = {p.pid_put, p.sizes.put, p.strides.put, p.hooks_put, p.args_put};
-  std::size_t next = memo_.size();
-  for (const std::size_t put : puts) {
+  std::size_t next = first_put;
+  for (const std::size_t put : {p.tag.put, p.key.put, p.location.put, p.pid_put, p.sizes.put,
+                                p.strides.put, p.hooks_put, p.args_put, p.tensor_put}) {
     if (put != detail::kNoMemo && put != next++) return false;
   }
   if (!sparse_memo_.empty() || next > limits::kMaxPickleMemo ||
@@ -492,7 +539,6 @@ bool Unpickler::read_tensor_pattern() {
   Shape sizes(p.sizes.items.begin(), p.sizes.items.begin() + p.sizes.size);
   Shape strides(p.strides.items.begin(), p.strides.items.begin() + p.strides.size);
   if (p.requires_grad && !is_floating_point(ref.dtype) && !is_complex(ref.dtype)) return false;
-  Tensor tensor;
   try {
     // Tensor checks the view against the storage as the general path does (view_fits):
     // a view that does not fit goes there, for its message.
@@ -502,25 +548,23 @@ bool Unpickler::read_tensor_pattern() {
     return false;
   }
   if (p.requires_grad) tensor.set_requires_grad(true);
+  return true;
+}
 
-  // Commit: the memo entries in the order of their indices, checked above, the strs as
-  // the general path makes them; appended at once.
+Item Unpickler::commit_pattern_tensor(const detail::TensorPattern& p, Tensor tensor) {
+  // The memo entries in the order of their indices, checked by build_pattern_tensor, the
+  // strs as the general path makes them.
   if (!placeholder_)
     placeholder_ = graph_.add(NodeKind::kTuple, p.reduce_offset, graph_.new_items());
   const Item result = graph_.add(NodeKind::kTensor, p.reduce_offset, std::move(tensor));
-  Item entries[std::size(puts)];
-  std::size_t count = 0;
   for (const detail::StrOperand* operand : {&p.tag, &p.key, &p.location}) {
-    if (operand->put != detail::kNoMemo) entries[count++] = text_ref(operand->text);
+    if (operand->put != detail::kNoMemo) memo_.push_back(text_ref(operand->text));
   }
-  for (const std::size_t put : skipped) {
-    if (put != detail::kNoMemo) entries[count++] = *placeholder_;
+  for (const std::size_t put : {p.pid_put, p.sizes.put, p.strides.put, p.hooks_put, p.args_put}) {
+    if (put != detail::kNoMemo) memo_.push_back(*placeholder_);
   }
-  entries[count++] = result;  // at p.tensor_put, which the pattern always has
-  memo_.insert(memo_.end(), entries, entries + count);
-  stack_.back() = result;  // REDUCE replaces the callable with what it returns
-  pos_ = p.end;
-  return true;
+  memo_.push_back(result);  // at p.tensor_put, which the pattern always has
+  return result;
 }
 
 UnpickleResult Unpickler::run() {
@@ -615,8 +659,14 @@ void Unpickler::step(std::uint8_t byte) {
       push(std::bit_cast<double>(bits));
       return;
     }
-    case Op::kShortBinUnicode: push(unicode(bytes(size_operand(1)))); return;
-    case Op::kBinUnicode: push(unicode(bytes(size_operand(4)))); return;
+    case Op::kShortBinUnicode:
+      if (read_tensor_items()) return;
+      push(unicode(bytes(size_operand(1))));
+      return;
+    case Op::kBinUnicode:
+      if (read_tensor_items()) return;
+      push(unicode(bytes(size_operand(4))));
+      return;
     case Op::kBinUnicode8: push(unicode(bytes(size_operand(8)))); return;
     case Op::kShortBinString:
     case Op::kBinString: {

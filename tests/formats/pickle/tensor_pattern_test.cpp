@@ -232,5 +232,94 @@ TEST(TensorPattern, MatchesOnlyTheWholePattern) {
   }
 }
 
+// {'a': t0, <key 1>: t1, 'c': t2} with torch.save's memo entries, then two items that
+// fetch what the fast path memoised: t1's key and t2. t1 and t2 are the items a state_dict
+// is made of after its first (read_tensor_items): a str key, its BINPUT, the fetch of
+// _rebuild_tensor_v2, the pattern.
+PickleBuilder state_dict_items(std::string_view key1 = "b", std::uint8_t key1_put = 14) {
+  PickleBuilder b;
+  b.proto().op(Op::kEmptyDict).put(0).mark();
+  b.unicode("a").put(1).global("torch._utils", "_rebuild_tensor_v2").put(2).mark();
+  b.mark().unicode("storage").put(3).global("torch", "FloatStorage").put(4);
+  b.unicode("0").put(5).unicode("cpu").put(6).binint1(4).op(Op::kTuple).put(7);
+  b.op(Op::kBinPersId).binint1(0);
+  b.binint1(4).op(Op::kTuple1).put(8).binint1(1).op(Op::kTuple1).put(9);
+  b.op(Op::kNewFalse).global("collections", "OrderedDict").put(10);
+  b.op(Op::kEmptyTuple).op(Op::kReduce).put(11).op(Op::kTuple).put(12).op(Op::kReduce).put(13);
+  const auto item = [&](std::string_view key, std::uint8_t key_put, std::string_view storage,
+                        std::uint8_t first) {
+    b.unicode(key).put(key_put).get(2).mark();
+    b.mark().get(3).get(4).unicode(storage).put(first).get(6).binint1(6).op(Op::kTuple);
+    b.put(first + 1).op(Op::kBinPersId).binint1(0);
+    b.binint1(2).binint1(3).op(Op::kTuple2).put(first + 2);
+    b.binint1(3).binint1(1).op(Op::kTuple2).put(first + 3);
+    b.op(Op::kNewTrue).get(10).op(Op::kEmptyTuple).op(Op::kReduce).put(first + 4);
+    b.op(Op::kTuple).put(first + 5).op(Op::kReduce).put(first + 6);
+  };
+  item(key1, key1_put, "1", 15);
+  b.short_unicode("c").put(22);
+  b.get(2).mark();  // t2 with a SHORT_BINUNICODE key, its pattern as t1's
+  b.mark().get(3).get(4).unicode("2").put(23).get(6).binint1(6).op(Op::kTuple).put(24);
+  b.op(Op::kBinPersId).binint1(0).binint1(2).binint1(3).op(Op::kTuple2).put(25);
+  b.binint1(3).binint1(1).op(Op::kTuple2).put(26).op(Op::kNewFalse).get(10);
+  b.op(Op::kEmptyTuple).op(Op::kReduce).put(27).op(Op::kTuple).put(28).op(Op::kReduce).put(29);
+  b.op(Op::kSetItems);
+  b.unicode("again").get(key1_put).op(Op::kSetItem);
+  b.unicode("tied").get(29).op(Op::kSetItem);
+  return b.stop();
+}
+
+TEST(TensorPattern, StateDictItemsReadTheSameBothWays) {
+  const PickleBuilder items = state_dict_items();
+  expect_same_both_ways(items.span());
+  const Dict dict = read(items).as_dict();
+  ASSERT_EQ(dict.size(), 5u);
+  EXPECT_EQ(dict.at(std::string("again")).as_string(), "b");  // the key, memoised
+  const Tensor& b = dict.at(std::string("b")).as_tensor();
+  EXPECT_EQ(b.sizes(), (Shape{2, 3}));
+  EXPECT_EQ(b.strides(), (Shape{3, 1}));
+  EXPECT_TRUE(b.requires_grad());
+  const Tensor& tied = dict.at(std::string("tied")).as_tensor();
+  EXPECT_TRUE(tied.storage().is_same(dict.at(std::string("c")).as_tensor().storage()));
+
+  // A key put out of order, and one that is not UTF-8: the general path reads them, and
+  // refuses the second with its message.
+  expect_same_both_ways(state_dict_items("b", 200).span());
+  EXPECT_EQ(read(state_dict_items("b", 200)).as_dict().at(std::string("again")).as_string(), "b");
+  const PickleBuilder bad = state_dict_items("\xff");
+  const std::string fast = error_of(bad.span(), true);
+  EXPECT_EQ(fast, error_of(bad.span(), false));
+  EXPECT_NE(fast.find("invalid UTF-8"), std::string::npos) << fast;
+}
+
+TEST(TensorPattern, MatchesAnItemUpToItsPattern) {
+  const PickleBuilder b = state_dict_items();
+  const std::vector<std::byte>& bytes = b.data();
+  // t1's item: X, its length, 'b', q 14, h 2, (.
+  const std::vector<std::byte> start = {std::byte{'X'}, std::byte{1},   std::byte{0},  std::byte{0},
+                                        std::byte{0},   std::byte{'b'}, std::byte{'q'}};
+  const auto at = std::search(bytes.begin(), bytes.end(), start.begin(), start.end());
+  ASSERT_NE(at, bytes.end());
+  const auto pos = static_cast<std::size_t>(at - bytes.begin());
+  detail::TensorItem item;
+  ASSERT_TRUE(detail::match_tensor_item(bytes, pos, item));
+  EXPECT_EQ(item.key, "b");
+  EXPECT_EQ(item.key_put, 14u);
+  EXPECT_EQ(item.rebuild, 2u);
+  EXPECT_EQ(item.pattern, pos + 10);
+  EXPECT_EQ(static_cast<Op>(bytes[item.pattern]), Op::kMark);
+  for (std::size_t end = pos; end <= item.pattern; ++end) {
+    detail::TensorItem cut;
+    EXPECT_FALSE(detail::match_tensor_item(std::span(bytes).first(end), pos, cut)) << end;
+  }
+  // A key fetched from the memo, or a str not followed by the fetch and a MARK, is no item.
+  PickleBuilder fetched;
+  fetched.get(1).put(3).get(2).mark();
+  EXPECT_FALSE(detail::match_tensor_item(fetched.data(), 0, item));
+  PickleBuilder no_mark;
+  no_mark.unicode("k").put(3).get(2).none();
+  EXPECT_FALSE(detail::match_tensor_item(no_mark.data(), 0, item));
+}
+
 }  // namespace
 }  // namespace mnemo::pickle::testing
