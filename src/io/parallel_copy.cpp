@@ -143,10 +143,21 @@ std::size_t threads_for(std::uint64_t bytes) {
   return static_cast<std::size_t>(std::min<std::uint64_t>(cpus, bytes / kBytesPerThread));
 }
 
+void TaskShare::help() {
+  std::unique_lock lock(mutex_);
+  if (!work_) return;
+  const std::function<void()>& work = *work_;
+  ++helpers_;
+  lock.unlock();
+  work();
+  lock.lock();
+  if (--helpers_ == 0) done_.notify_all();
+}
+
 void parallel_for(std::size_t count, std::size_t threads,
-                  const std::function<void(std::size_t)>& task) {
+                  const std::function<void(std::size_t)>& task, TaskShare* share) {
   threads = std::min(threads, count);
-  if (threads <= 1) {
+  if (threads <= 1 && !share) {
     for (std::size_t i = 0; i < count; ++i) task(i);
     return;
   }
@@ -156,7 +167,7 @@ void parallel_for(std::size_t count, std::size_t threads,
   std::mutex mutex;
   std::exception_ptr error;
   std::size_t error_index = kNone;
-  auto work = [&]() noexcept {
+  const auto work = [&]() noexcept {
     for (;;) {
       const std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
       // Tasks are claimed in order, so every task below a failed one has started: the
@@ -174,8 +185,13 @@ void parallel_for(std::size_t count, std::size_t threads,
       }
     }
   };
+  const std::function<void()> shared_work = share ? std::function<void()>(work) : nullptr;
+  if (share) {
+    const std::lock_guard lock(share->mutex_);
+    share->work_ = &shared_work;
+  }
   std::vector<std::thread> helpers;
-  helpers.reserve(threads - 1);
+  helpers.reserve(threads > 1 ? threads - 1 : 0);
   for (std::size_t t = 1; t < threads; ++t) {
     try {
       helpers.emplace_back(work);
@@ -185,6 +201,13 @@ void parallel_for(std::size_t count, std::size_t threads,
   }
   work();
   for (std::thread& helper : helpers) helper.join();
+  if (share) {
+    // No new helper from here on; the ones in work() finish the tasks they claimed, which
+    // use this frame.
+    std::unique_lock lock(share->mutex_);
+    share->work_ = nullptr;
+    share->done_.wait(lock, [&] { return share->helpers_ == 0; });
+  }
   if (error) std::rethrow_exception(error);
 }
 

@@ -2,9 +2,11 @@
 // combined, a copy fused with its CRC, and work spread over the machine's cores.
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <span>
 
 namespace mnemo::io {
@@ -56,11 +58,31 @@ void copy_in_pieces(std::span<const CopyRange> ranges, Destination destination);
 // than it saves there), else up to the cores the process may run on.
 std::size_t threads_for(std::uint64_t bytes);
 
+// Lets a thread outside a parallel_for take part in it once it has time: a load that
+// reads its records on a second thread while it parses helps read the rest when the
+// parse is done, instead of waiting. One loop at a time is given a share.
+class TaskShare {
+ public:
+  // Runs tasks of the parallel_for given this share, alongside its own threads, until
+  // none is left to claim. Returns at once when that loop is not running (not yet, or
+  // no more). A task's exception goes to the loop, which rethrows it as its own.
+  void help();
+
+ private:
+  friend void parallel_for(std::size_t, std::size_t, const std::function<void(std::size_t)>&,
+                           TaskShare*);
+  std::mutex mutex_;
+  std::condition_variable done_;
+  const std::function<void()>* work_ = nullptr;  // the running loop's worker
+  std::size_t helpers_ = 0;                      // threads in help() running it
+};
+
 // Runs task(i) for every i in [0, count), each once, on up to `threads` threads (the
-// calling one included), tasks claimed in increasing order. When tasks throw, the tasks
-// not yet started are skipped, the running ones finish, and the exception of the
-// lowest-numbered failed task is rethrown: the same error whatever the timing.
+// calling one included), tasks claimed in increasing order; threads that call
+// share->help() meanwhile claim tasks too. When tasks throw, the tasks not yet started
+// are skipped, the running ones finish, and the exception of the lowest-numbered failed
+// task is rethrown: the same error whatever the timing.
 void parallel_for(std::size_t count, std::size_t threads,
-                  const std::function<void(std::size_t)>& task);
+                  const std::function<void(std::size_t)>& task, TaskShare* share = nullptr);
 
 }  // namespace mnemo::io

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "support/bytes.h"
@@ -104,6 +107,88 @@ TEST(ParallelForTest, RethrowsTheLowestFailedTask) {
       }
     }
   }
+}
+
+// Waits until `ready` holds, for 10 s at most: a helper that never comes fails the test
+// instead of hanging it.
+template <class Ready>
+void wait_until(Ready ready) {
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!ready() && std::chrono::steady_clock::now() < limit) std::this_thread::yield();
+}
+
+// A loop on one thread of its own, joined by the test's thread through a TaskShare once
+// its first task runs: what a .pt load does with its early read when its parse is done.
+// Task 0 waits until the helper has run a task, so that both surely take part.
+TEST(TaskShareTest, AHelperTakesTasksOfTheRunningLoop) {
+  TaskShare share;
+  std::vector<std::atomic<int>> runs(64);
+  std::atomic<int> by_helper{0};
+  std::atomic<bool> started{false};
+  const std::thread::id helper_id = std::this_thread::get_id();
+  std::thread loop([&] {
+    parallel_for(
+        runs.size(), 1,
+        [&](std::size_t i) {
+          if (i == 0) {
+            started = true;
+            wait_until([&] { return by_helper > 0; });
+          }
+          runs[i].fetch_add(1);
+          if (std::this_thread::get_id() == helper_id) by_helper.fetch_add(1);
+        },
+        &share);
+  });
+  while (!started) std::this_thread::yield();
+  share.help();
+  loop.join();
+  for (std::size_t i = 0; i < runs.size(); ++i) ASSERT_EQ(runs[i].load(), 1) << i;
+  EXPECT_GT(by_helper.load(), 0);
+  EXPECT_LT(by_helper.load(), 64);  // task 0 ran on the loop's thread
+}
+
+TEST(TaskShareTest, HelpReturnsAtOnceWhenNoLoopRuns) {
+  TaskShare share;
+  share.help();  // before any loop
+  int runs = 0;
+  parallel_for(
+      10, 1, [&](std::size_t) { ++runs; }, &share);
+  EXPECT_EQ(runs, 10);
+  share.help();  // after it: nothing left to run
+  EXPECT_EQ(runs, 10);
+}
+
+// A task that fails on the helper's thread fails the loop, which rethrows it: task 0
+// waits on the loop's thread until the helper's first task (task 1) has failed.
+TEST(TaskShareTest, AFailureInAHelpersTaskIsTheLoops) {
+  TaskShare share;
+  std::atomic<bool> started{false};
+  std::atomic<bool> failed{false};
+  const std::thread::id helper_id = std::this_thread::get_id();
+  std::string caught;
+  std::thread loop([&] {
+    try {
+      parallel_for(
+          100, 1,
+          [&](std::size_t i) {
+            if (i == 0) {
+              started = true;
+              wait_until([&] { return failed.load(); });
+            }
+            if (std::this_thread::get_id() == helper_id) {
+              failed = true;
+              throw std::runtime_error(std::to_string(i));
+            }
+          },
+          &share);
+    } catch (const std::runtime_error& e) {
+      caught = e.what();
+    }
+  });
+  while (!started) std::this_thread::yield();
+  share.help();  // does not throw: the loop does
+  loop.join();
+  EXPECT_EQ(caught, "1");
 }
 
 TEST(ThreadsForTest, OneThreadForSmallWorkSeveralForLarge) {

@@ -265,6 +265,7 @@ class StorageTable {
   void fill() {
     // The early read checked every record's local header; if it failed, the named
     // records it was to read are read again with the rest, the ordinary way.
+    early_share_.help();  // what it has not read yet, this thread reads too
     const bool read_early = finish_early_read();
     if (!read_early) {
       for (const zip::ReadRequest& request : early_requests_) {
@@ -336,7 +337,8 @@ class StorageTable {
     try {
       early_reader_ = std::jthread([this] {
         try {
-          archive_.zip().read_all(early_requests_, verify_crc_, {.max_threads = 1});
+          archive_.zip().read_all(early_requests_, verify_crc_,
+                                  {.max_threads = 1, .share = &early_share_});
         } catch (...) {
           early_failed_ = true;  // fill() reads the named records again
         }
@@ -402,6 +404,7 @@ class StorageTable {
   // what is read; whether the read failed.
   std::vector<Storage> early_;
   std::vector<zip::ReadRequest> early_requests_;
+  io::TaskShare early_share_;  // for fill() to take part in the early read
   bool early_failed_ = false;
   // Last, so that it is joined before what it reads into is destroyed.
   std::jthread early_reader_;

@@ -132,7 +132,7 @@ struct PieceRead {
 // in the cache. Then the pieces' CRCs of each stored record are combined and checked, in
 // the order of `reads`. The first failed piece's error is the one reported.
 void read_in_pieces(std::span<const PieceRead> reads, const io::ByteSource& source, bool verify_crc,
-                    io::ProgressMeter& meter, std::size_t threads) {
+                    io::ProgressMeter& meter, std::size_t threads, io::TaskShare* share) {
   const auto in_pieces = [](const Entry& entry) {
     return entry.method == kMethodStored && entry.compressed_size == entry.size;
   };
@@ -155,7 +155,7 @@ void read_in_pieces(std::span<const PieceRead> reads, const io::ByteSource& sour
   }
   std::vector<std::uint32_t> crcs(pieces.size(), 0);
   const Storage memory = source.storage();
-  io::parallel_for(pieces.size(), threads, [&](std::size_t p) {
+  const auto read_piece = [&](std::size_t p) {
     const Piece& piece = pieces[p];
     const PieceRead& read = reads[piece.read];
     const Entry& entry = *read.entry;
@@ -181,7 +181,8 @@ void read_in_pieces(std::span<const PieceRead> reads, const io::ByteSource& sour
       if (verify_crc) crcs[p] = io::crc32(part);
     }
     meter.add(piece.length);
-  });
+  };
+  io::parallel_for(pieces.size(), threads, read_piece, share);
   if (!verify_crc) return;
   for (std::size_t r = 0; r < reads.size(); ++r) {
     const Entry& entry = *reads[r].entry;
@@ -310,7 +311,7 @@ void ZipReader::read_all(std::span<const ReadRequest> requests, bool verify_crc,
   for (const ReadRequest& request : requests) {
     reads.push_back({request.entry, request.entry->data_offset, request.out});
   }
-  read_in_pieces(reads, source_, verify_crc, meter, threads_for(total, options));
+  read_in_pieces(reads, source_, verify_crc, meter, threads_for(total, options), options.share);
 }
 
 void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool verify_crc,
@@ -381,7 +382,7 @@ void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool ve
     }
   };
 
-  io::parallel_for(tasks.size(), threads_for(total, options), [&](std::size_t t) {
+  const auto read_task = [&](std::size_t t) {
     const Task& task = tasks[t];
     if (task.end == 0) {
       single(order[task.first], /*with_data=*/false);
@@ -430,7 +431,8 @@ void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool ve
       meter.add(entry.size);
     }
     buffers.give(std::move(buffer));
-  });
+  };
+  io::parallel_for(tasks.size(), threads_for(total, options), read_task, options.share);
 
   // Phase 2: the large records' data, in pieces spread over the cores, in file order.
   std::vector<PieceRead> reads;
@@ -439,7 +441,7 @@ void ZipReader::read_all_deferred(std::span<const ReadRequest> requests, bool ve
     const std::size_t index = order[task.first];
     if (wanted[index]) reads.push_back({&entries_[index], data_offset[index], out_of[index]});
   }
-  read_in_pieces(reads, source_, verify_crc, meter, threads_for(total, options));
+  read_in_pieces(reads, source_, verify_crc, meter, threads_for(total, options), options.share);
 }
 
 std::uint32_t crc32(std::span<const std::byte> bytes, std::uint32_t crc) {

@@ -24,6 +24,10 @@
 #include "mnemo/core/ordered_map.h"
 #include "mnemo/io/byte_source.h"
 
+namespace mnemo::io {
+class TaskShare;
+}  // namespace mnemo::io
+
 namespace mnemo::zip {
 
 inline constexpr std::uint16_t kMethodStored = 0;
@@ -63,6 +67,8 @@ struct ReadAllOptions {
   // eager constructor would have. Only false when an earlier read_all, which checked
   // them all, succeeded.
   bool check_unrequested = true;
+  // Threads that call share->help() while this runs read along (io::TaskShare).
+  io::TaskShare* share = nullptr;
 };
 
 class ZipReader {
