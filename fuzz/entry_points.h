@@ -15,7 +15,8 @@ namespace mnemo::fuzz {
 // The zip reader: the directory, then every entry read with CRC checks.
 void zip_reader(std::span<const std::byte> data);
 // The unpickler, as data.pkl, with storages of the size each persistent id asks for (up
-// to a cap), in strict and salvage modes.
+// to a cap), in strict and salvage modes; and with and without the fast paths for
+// torch.save's tensors, which must give the same value or the same refusal.
 void unpickler(std::span<const std::byte> data);
 // mnemo::load from bytes, end to end (format detection, then any reader), and the .pt
 // zip reader again as from a file (local headers deferred to the bulk read) and with
