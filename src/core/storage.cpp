@@ -32,6 +32,17 @@ struct Storage::OwningImpl : Storage::Impl {
   // The same bytes and uses as `impl`, kept alive by `keeper`.
   OwningImpl(const Impl& impl, std::shared_ptr<const void> keeper)
       : Impl(impl), owner(std::move(keeper)) {}
+  // Owned bytes: the `nbytes` of `block`.
+  OwningImpl(std::shared_ptr<void> block, std::size_t nbytes, Device device) {
+    hold(std::move(block));
+    this->nbytes = nbytes;
+    this->device = device;
+  }
+  // Takes `block` as the storage's bytes: data points at them, and owner keeps them.
+  void hold(std::shared_ptr<void> block) {
+    data = static_cast<std::byte*>(block.get());
+    owner = std::move(block);
+  }
   std::shared_ptr<const void> owner;  // keeps the memory alive; released last
 };
 
@@ -58,13 +69,7 @@ std::shared_ptr<void> aligned_block(std::size_t nbytes) {
 }  // namespace
 
 Storage Storage::allocate(std::size_t nbytes, Device device) {
-  auto impl = std::make_shared<OwningImpl>();
-  std::shared_ptr<void> block = aligned_block(nbytes);
-  impl->data = static_cast<std::byte*>(block.get());
-  impl->owner = std::move(block);
-  impl->nbytes = nbytes;
-  impl->device = device;
-  return Storage(std::move(impl));
+  return Storage(std::make_shared<OwningImpl>(aligned_block(nbytes), nbytes, device));
 }
 
 Storage Storage::allocate_for_fill(std::size_t nbytes, Device device) {
@@ -72,12 +77,7 @@ Storage Storage::allocate_for_fill(std::size_t nbytes, Device device) {
   if (huge_page == 0 || nbytes < huge_page) return allocate(nbytes, device);
   std::shared_ptr<void> block = detail::map_for_huge_pages(nbytes, huge_page);
   if (!block) return allocate(nbytes, device);  // no mapping to be had: the heap decides
-  auto impl = std::make_shared<OwningImpl>();
-  impl->data = static_cast<std::byte*>(block.get());
-  impl->owner = std::move(block);
-  impl->nbytes = nbytes;
-  impl->device = device;
-  return Storage(std::move(impl));
+  return Storage(std::make_shared<OwningImpl>(std::move(block), nbytes, device));
 }
 
 Storage Storage::allocate_zeroed(std::size_t nbytes, Device device) {
@@ -121,9 +121,7 @@ Storage Storage::map_file(const std::filesystem::path& path, MapMode mode) {
   if (impl->nbytes == 0) {
     // mmap refuses empty files; an empty mapping still needs a valid pointer.
     ::close(fd);
-    std::shared_ptr<void> block = aligned_block(0);
-    impl->data = static_cast<std::byte*>(block.get());
-    impl->owner = std::move(block);
+    impl->hold(aligned_block(0));
     return Storage(std::move(impl));
   }
   int prot = PROT_READ | (impl->writable ? PROT_WRITE : 0);
@@ -133,8 +131,7 @@ Storage Storage::map_file(const std::filesystem::path& path, MapMode mode) {
   ::close(fd);  // the mapping keeps its own reference to the file
   if (base == MAP_FAILED) fail_io(path, "map", err);
   std::size_t length = impl->nbytes;
-  impl->owner = std::shared_ptr<void>(base, [length](void* p) { ::munmap(p, length); });
-  impl->data = static_cast<std::byte*>(base);
+  impl->hold(std::shared_ptr<void>(base, [length](void* p) { ::munmap(p, length); }));
   return Storage(std::move(impl));
 }
 

@@ -464,8 +464,7 @@ const Dict& ValueRef::as_dict() const { return get<Dict>(ValueType::kDict); }
 const Tensor& ValueRef::as_tensor() const { return get<Tensor>(ValueType::kTensor); }
 
 bool ValueRef::contains(std::string_view key) const {
-  return value_->is_dict() &&
-         std::get<detail::Boxed<Dict>>(value_->data_).get().contains(std::string(key));
+  return value_->is_dict() && as_dict().contains(std::string(key));
 }
 
 ValueRef ValueRef::operator[](std::string_view key) const {
@@ -490,8 +489,7 @@ ValueRef ValueRef::operator[](std::string_view key) const {
 
 ValueRef ValueRef::operator[](std::int64_t index_or_key) const {
   if (value_->is_dict()) {
-    const Value* found =
-        std::get<detail::Boxed<Dict>>(value_->data_).get().find(DictKey{index_or_key});
+    const Value* found = as_dict().find(DictKey{index_or_key});
     if (!found) {
       fail(ErrorCode::kInvalidArgument, "no key ", index_or_key, " in the dict",
            path_.empty() ? "" : " at ", path_);
