@@ -8,8 +8,8 @@
 // Entry data goes to the sink as given (several pieces per entry allowed, e.g. straight
 // from tensor memory): the CRC is computed over the pieces, then header, pieces and data
 // descriptor go out in one sink write. No entry is ever copied. add_all writes many
-// entries with the same bytes, in few sink writes, the CRCs computed on other cores
-// while the data goes out.
+// entries with the same bytes, the CRCs computed on other cores just ahead of the
+// writes.
 #pragma once
 
 #include <cstdint>
@@ -54,13 +54,13 @@ class ZipWriter {
     add(name, std::span<const io::ConstBytes>(&data, 1));
   }
 
-  // Writes `entries` in order: the same bytes as add() for each in turn, but in as few
-  // sink writes as IOV_MAX pieces allow, each entry's data descriptor (the only place its
-  // CRC goes) going out with the next entry's header. The CRCs are computed on other
-  // threads, in pieces combined per entry, while the data is written; what is being
-  // written is never waited for, only the CRC its descriptor needs. Every entry is
-  // checked (as add() checks it) before anything is written. The names and pieces must
-  // stay valid until it returns.
+  // Writes `entries` in order: the same bytes as add() for each in turn, but in sink
+  // writes of about 1 MiB of data each, whatever the entries' sizes. The CRCs are
+  // computed on other threads, in pieces combined per entry, a little ahead of the
+  // writes: each write waits for the CRCs of its own bytes, which are then still in the
+  // CPU's caches as the sink copies them (see zip_writer.cpp). Every entry is checked
+  // (as add() checks it) before anything is written. The names and pieces must stay
+  // valid until it returns.
   void add_all(std::span<const EntryToAdd> entries);
 
   // Writes the central directory and the end records. No entry may follow.

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -17,6 +19,7 @@
 #include "formats/zip/zip_writer.h"
 #include "mnemo/core/error.h"
 #include "mnemo/io/byte_source.h"
+#include "support/errors.h"
 #include "support/python.h"
 
 namespace mnemo::zip {
@@ -25,6 +28,7 @@ namespace {
 using namespace testing;
 using ::testing::HasSubstr;
 using TempDir = mnemo::testing::TempDir;
+using mnemo::testing::thrown_error;
 
 Bytes pattern(std::size_t n, unsigned seed) {
   Bytes bytes(n);
@@ -114,6 +118,91 @@ TEST(ZipAddAllTest, MixesWithAddAndChecksBeforeWriting) {
   EXPECT_EQ(reader.entries()[1].name, "archive/b");
   EXPECT_EQ(reader.entries()[2].name, "archive/c");
   EXPECT_EQ(read_entry(reader, reader.entries()[2]), "bb");
+}
+
+// Keeps each write's pieces, and fails the write numbered `fail_at` (from 0) after a
+// while, as a slow disk would: long enough for the helpers to be asleep by then.
+class WriteLog : public io::ByteSink {
+ public:
+  explicit WriteLog(std::size_t fail_at = static_cast<std::size_t>(-1)) : fail_at_(fail_at) {}
+  void write(std::span<const io::ConstBytes> pieces) override {
+    if (writes.size() == fail_at_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      fail(ErrorCode::kIo, "cannot write 'x.pt': no space left on device");
+    }
+    Bytes& bytes = writes.emplace_back();
+    for (const io::ConstBytes& p : pieces) bytes.insert(bytes.end(), p.begin(), p.end());
+    piece_counts.push_back(pieces.size());
+    position_ += bytes.size();
+  }
+  std::uint64_t position() const override { return position_; }
+  std::vector<Bytes> writes;
+  std::vector<std::size_t> piece_counts;
+
+ private:
+  std::size_t fail_at_;
+  std::uint64_t position_ = 0;
+};
+
+// The helpers computing CRCs read a write's bytes just before it, so that they are still
+// cached as the kernel copies them: that holds only for writes of about a mebibyte, cut
+// inside large entries, whatever the entries' sizes.
+TEST(ZipAddAllTest, WritesAboutAMebibyteOfDataAtATime) {
+  const auto f = std::make_unique<Fixture>();
+  // Tiny entries, so that the number of pieces (IOV_MAX) ends some writes.
+  for (int i = 0; i < 2000; ++i) f->add("archive/tiny/" + std::to_string(i), pattern(5, 2000 + i));
+  WriteLog log;
+  {
+    ZipWriter writer(log);
+    std::vector<EntryToAdd> entries;
+    for (std::size_t i = 0; i < f->names.size(); ++i) {
+      entries.push_back({f->names[i], f->pieces[i]});
+    }
+    writer.add_all(entries);
+    writer.finish();
+  }
+  Bytes joined;
+  for (std::size_t w = 0; w < log.writes.size(); ++w) {
+    EXPECT_LE(log.writes[w].size(), std::size_t{2} << 20) << "write " << w;
+    EXPECT_LE(log.piece_counts[w], 1024u) << "write " << w;
+    joined.insert(joined.end(), log.writes[w].begin(), log.writes[w].end());
+  }
+  // 10 MiB of large entries in writes of about 1 MiB, the tiny entries' headers in
+  // writes of at most 1,000 pieces, and the central directory.
+  EXPECT_GE(log.writes.size(), 12u);
+  EXPECT_EQ(joined, one_by_one(*f));
+}
+
+// A sink that fails while helpers are computing CRCs ahead of the writes, or waiting to:
+// add_all stops them and rethrows, and the writer refuses more. It runs on a thread of
+// its own, so that a helper left waiting fails the test instead of hanging it.
+TEST(ZipAddAllTest, AFailedWriteStopsTheHelpersAndLeavesTheWriterUnusable) {
+  struct Run {
+    Fixture f;
+    WriteLog log{2};
+    std::vector<ErrorCode> codes;
+  };
+  const auto run = std::make_shared<Run>();
+  std::promise<void> finished;
+  std::future<void> done = finished.get_future();
+  std::thread([run, finished = std::move(finished)]() mutable {
+    ZipWriter writer(run->log);
+    std::vector<EntryToAdd> entries;
+    for (std::size_t i = 0; i < run->f.names.size(); ++i) {
+      entries.push_back({run->f.names[i], run->f.pieces[i]});
+    }
+    const Bytes data = bytes_of("x");
+    run->codes.push_back(thrown_error([&] { writer.add_all(entries); }).code());
+    run->codes.push_back(
+        thrown_error([&] { writer.add("archive/late", io::ConstBytes(data)); }).code());
+    run->codes.push_back(thrown_error([&] { writer.finish(); }).code());
+    finished.set_value();
+  }).detach();
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(20)), std::future_status::ready)
+      << "add_all did not return after its sink failed";
+  EXPECT_THAT(run->codes, ElementsAre(ErrorCode::kIo, ErrorCode::kInvalidArgument,
+                                      ErrorCode::kInvalidArgument));
+  EXPECT_EQ(run->log.writes.size(), 2u);
 }
 
 class ZipReadAllTest : public ::testing::Test {
