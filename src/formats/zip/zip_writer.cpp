@@ -279,8 +279,8 @@ class CrcJobs {
   ~CrcJobs() { stop(); }
 
   // Starts up to `helpers` threads working through the jobs in order: kLeadJobs at most,
-  // as more would only wait for the writing thread, which with two of them already
-  // waits for no CRC.
+  // as more would only wait while large entries are written, and the writing thread
+  // computes CRCs itself when the helpers fall behind.
   void start(std::size_t helpers) {
     helpers = std::min({helpers, kLeadJobs, jobs_});
     for (std::size_t t = 0; t < helpers; ++t) {
@@ -295,7 +295,7 @@ class CrcJobs {
   void stop() {
     {
       const std::lock_guard lock(mutex_);
-      stopping_ = true;
+      stopping_.store(true, std::memory_order_relaxed);
     }
     allowed_changed_.notify_all();
     for (std::thread& t : threads_) t.join();
@@ -344,14 +344,16 @@ class CrcJobs {
   // A helper thread: claims the jobs in turn, running a paced one once the writing
   // thread lets it (allowed_), until none is left or stop().
   void help() {
-    while (true) {
+    while (!stopping_.load(std::memory_order_relaxed)) {
       const std::size_t j = next_.fetch_add(1, std::memory_order_relaxed);
       if (j >= jobs_) return;
       if (paced_[j] && !allowed(j)) {
         std::unique_lock lock(mutex_);
-        allowed_changed_.wait(
-            lock, [&] { return stopping_ || j < allowed_.load(std::memory_order_relaxed); });
-        if (stopping_) return;
+        allowed_changed_.wait(lock, [&] {
+          return stopping_.load(std::memory_order_relaxed) ||
+                 j < allowed_.load(std::memory_order_relaxed);
+        });
+        if (stopping_.load(std::memory_order_relaxed)) return;
       }
       run(j);
     }
@@ -415,7 +417,7 @@ class CrcJobs {
   // Helpers run paced jobs only below this; raised (under mutex_) by the writing thread.
   std::atomic<std::size_t> allowed_{kLeadJobs};
   std::size_t waited_ = 0;  // the writing thread has seen jobs below this done
-  bool stopping_ = false;   // under mutex_
+  std::atomic<bool> stopping_{false};  // set under mutex_, for allowed_changed_
   std::mutex mutex_;
   std::condition_variable ready_;            // a job is done
   std::condition_variable allowed_changed_;  // allowed_ rose, or stop()
