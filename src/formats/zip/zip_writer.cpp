@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <limits>
 #include <memory>
@@ -12,6 +11,7 @@
 
 #include "formats/zip/zip_format.h"
 #include "formats/zip/zip_reader.h"
+#include "io/lead_gate.h"
 #include "io/parallel_copy.h"
 #include "mnemo/core/error.h"
 
@@ -213,23 +213,20 @@ namespace {
 // kJobBytes (many small entries, or one slice of a large one). Helper threads run the
 // jobs in order, and the writing thread runs one itself when it needs a CRC that no
 // helper has started. A job of large slices is run at most kLeadJobs ahead of what is
-// being written, so that its bytes are still in the CPU's caches when the kernel copies
-// them into the page cache: the copy then reads them from there rather than from
-// memory. On a 2-vCPU machine a 1 GiB .pt save took 108 to 115 ms so, against 135 to
-// 140 with the CRCs run as far ahead as they could, and a bare loop of writes with no
-// CRC at all 130. Small slices are not held back: with a CRC call per entry, the helper
-// is slower than the writing thread there, and holding it back only had them wait for
-// each other.
+// being written (io::LeadGate), so that its bytes are most likely still in the CPU's
+// caches when the kernel copies them into the page cache. On a 2-vCPU machine a 1 GiB
+// .pt save took 108 to 115 ms so, against 135 to 140 with the CRCs run as far ahead as
+// they could, and a bare loop of writes with no CRC at all 130. (A helper that only
+// touched the bytes ahead of a .safetensors save's writes gained nothing there, which
+// the caches alone do not explain.) Small slices are not held back: with a CRC call per
+// entry, the helper is slower than the writing thread there, and holding it back only
+// had them wait for each other.
 constexpr std::uint64_t kJobBytes = std::uint64_t{1} << 20;
 // How many jobs of large slices the helpers may run beyond the one being written: one
 // more for the helper to run while it is written, few enough that they stay cached.
 constexpr std::size_t kLeadJobs = 2;
 // A job is of large slices when they average at least this many bytes.
 constexpr std::uint64_t kLargeSliceBytes = std::uint64_t{64} << 10;
-// A helper that is as far ahead as it may go spins this long before it sleeps: the
-// writing thread lets it on about every 100 us (a job written), and a helper put to
-// sleep and woken every time fell behind (1 GiB in 125 ms against 118 spinning).
-constexpr std::chrono::microseconds kLeadSpin{200};
 // A sink write carries at most this many pieces (IOV_MAX is 1024) and about this many
 // bytes: a job's worth, the most the caches are asked to keep of what was read ahead.
 constexpr std::size_t kMaxWritePieces = 1000;
@@ -293,11 +290,7 @@ class CrcJobs {
   }
 
   void stop() {
-    {
-      const std::lock_guard lock(mutex_);
-      stopping_.store(true, std::memory_order_relaxed);
-    }
-    allowed_changed_.notify_all();
+    gate_.stop();
     for (std::thread& t : threads_) t.join();
     threads_.clear();
   }
@@ -313,13 +306,7 @@ class CrcJobs {
   void wait_through(std::size_t end) {
     if (end == 0) return;
     const std::size_t last = job_of(end - 1);
-    if (last + 1 + kLeadJobs > allowed_.load(std::memory_order_relaxed)) {
-      {
-        const std::lock_guard lock(mutex_);
-        allowed_.store(last + 1 + kLeadJobs, std::memory_order_relaxed);
-      }
-      allowed_changed_.notify_all();
-    }
+    gate_.raise(last + 1 + kLeadJobs);
     for (; waited_ <= last; ++waited_) wait_for(waited_);
   }
 
@@ -342,39 +329,14 @@ class CrcJobs {
   }
 
   // A helper thread: claims the jobs in turn, running a paced one once the writing
-  // thread lets it (allowed_), until none is left or stop().
+  // thread lets it (gate_), until none is left or stop().
   void help() {
-    while (!stopping_.load(std::memory_order_relaxed)) {
+    while (!gate_.stopped()) {
       const std::size_t j = next_.fetch_add(1, std::memory_order_relaxed);
       if (j >= jobs_) return;
-      if (paced_[j] && !allowed(j)) {
-        std::unique_lock lock(mutex_);
-        allowed_changed_.wait(lock, [&] {
-          return stopping_.load(std::memory_order_relaxed) ||
-                 j < allowed_.load(std::memory_order_relaxed);
-        });
-        if (stopping_.load(std::memory_order_relaxed)) return;
-      }
+      if (paced_[j] && !gate_.wait_below(j)) return;
       run(j);
     }
-  }
-
-  // Whether job j may run, spinning up to kLeadSpin for it.
-  bool allowed(std::size_t j) const {
-    const auto deadline = std::chrono::steady_clock::now() + kLeadSpin;
-    while (j >= allowed_.load(std::memory_order_relaxed)) {
-      for (int i = 0; i < 64; ++i) cpu_relax();
-      if (std::chrono::steady_clock::now() > deadline) return false;
-    }
-    return true;
-  }
-
-  static void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
   }
 
   // Runs the next unclaimed job, wherever it is; false when none is left.
@@ -399,7 +361,8 @@ class CrcJobs {
   void wait_for(std::size_t j) {
     while (!done_[j].load(std::memory_order_acquire)) {
       if (claim_and_run()) continue;  // help rather than wait
-      // Every job is claimed: j is running on another thread, which wait_through let run.
+      // Every job is claimed: j is running on another thread, which wait_through let pass
+      // the gate.
       std::unique_lock lock(mutex_);
       ready_.wait(lock, [&] { return done_[j].load(std::memory_order_acquire); });
     }
@@ -411,16 +374,14 @@ class CrcJobs {
   std::vector<std::size_t> job_first_;  // per job, its first slice (and one past the end)
   std::size_t jobs_ = 0;
   std::uint64_t total_ = 0;
-  std::vector<bool> paced_;  // per job: of large slices, so held back (allowed_)
+  std::vector<bool> paced_;  // per job: of large slices, so held back (gate_)
   std::unique_ptr<std::atomic<bool>[]> done_;
   std::atomic<std::size_t> next_{0};
-  // Helpers run paced jobs only below this; raised (under mutex_) by the writing thread.
-  std::atomic<std::size_t> allowed_{kLeadJobs};
+  // Helpers run paced jobs only below it; the writing thread raises it as it goes.
+  io::LeadGate gate_{kLeadJobs};
   std::size_t waited_ = 0;  // the writing thread has seen jobs below this done
-  std::atomic<bool> stopping_{false};  // set under mutex_, for allowed_changed_
   std::mutex mutex_;
-  std::condition_variable ready_;            // a job is done
-  std::condition_variable allowed_changed_;  // allowed_ rose, or stop()
+  std::condition_variable ready_;  // a job is done
   std::vector<std::thread> threads_;
 };
 
