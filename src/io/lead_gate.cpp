@@ -1,7 +1,9 @@
 #include "io/lead_gate.h"
 
 namespace mnemo::io {
+namespace {
 
+// Tells the CPU this thread is spinning (x86 PAUSE, ARM YIELD).
 void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -9,6 +11,19 @@ void cpu_relax() {
   asm volatile("yield");
 #endif
 }
+
+// Spins until `done()` or `limit` has passed; whether done.
+template <class Done>
+bool spin_until(Done done, std::chrono::microseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    for (int i = 0; i < 64; ++i) cpu_relax();
+    if (std::chrono::steady_clock::now() > deadline) return done();
+  }
+  return true;
+}
+
+}  // namespace
 
 void LeadGate::raise(std::uint64_t bound) {
   if (bound <= bound_.load(std::memory_order_relaxed)) return;

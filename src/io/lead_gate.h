@@ -17,20 +17,6 @@
 
 namespace mnemo::io {
 
-// Tells the CPU this thread is spinning (x86 PAUSE, ARM YIELD).
-void cpu_relax();
-
-// Spins until `done()` or `limit` has passed; whether done.
-template <class Done>
-bool spin_until(Done done, std::chrono::microseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    for (int i = 0; i < 64; ++i) cpu_relax();
-    if (std::chrono::steady_clock::now() > deadline) return done();
-  }
-  return true;
-}
-
 class LeadGate {
  public:
   // How long a waiting helper spins before it sleeps. A write of 1 MiB takes about

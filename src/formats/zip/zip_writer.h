@@ -57,10 +57,9 @@ class ZipWriter {
   // Writes `entries` in order: the same bytes as add() for each in turn, but in sink
   // writes of about 1 MiB of data each, whatever the entries' sizes. The CRCs are
   // computed on other threads, in pieces combined per entry, a little ahead of the
-  // writes: each write waits for the CRCs of its own bytes, which are then still in the
-  // CPU's caches as the sink copies them (see zip_writer.cpp). Every entry is checked
-  // (as add() checks it) before anything is written. The names and pieces must stay
-  // valid until it returns.
+  // writes: each write waits for the CRCs of its own bytes, which the sink then copies
+  // faster (see zip_writer.cpp). Every entry is checked (as add() checks it) before
+  // anything is written. The names and pieces must stay valid until it returns.
   void add_all(std::span<const EntryToAdd> entries);
 
   // Writes the central directory and the end records. No entry may follow.
