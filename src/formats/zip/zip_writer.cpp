@@ -420,7 +420,7 @@ void ZipWriter::add_all(std::span<const EntryToAdd> entries) {
   }
 
   CrcJobs crcs(entries);
-  if (io::threads_for(crcs.total_bytes()) > 1) crcs.start(io::threads_for(crcs.total_bytes()) - 1);
+  crcs.start(io::threads_for(crcs.total_bytes()) - 1);
   std::vector<std::uint32_t> entry_crc(entries.size(), 0);
 
   // Each write: the data of about kWriteBytes, whole slices of the entries in turn, with
@@ -472,12 +472,7 @@ void ZipWriter::add_all(std::span<const EntryToAdd> entries) {
       pieces[piece.piece] = io::ConstBytes(meta.data() + piece.offset, piece.size);
     }
     crcs.wait_through(s);  // the bytes go out while the CRC's reading left them cached
-    try {
-      emit(pieces, data_bytes + meta.size());
-    } catch (...) {
-      crcs.stop();
-      throw;
-    }
+    emit(pieces, data_bytes + meta.size());  // if it throws, ~CrcJobs stops the helpers
     for (; recorded < e; ++recorded) {
       record(names[recorded], layouts[recorded], entry_crc[recorded]);
     }
