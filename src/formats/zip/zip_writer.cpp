@@ -244,15 +244,18 @@ class CrcJobs {
     first_.reserve(entries.size() + 1);
     std::uint64_t job_bytes = 0;
     job_first_.push_back(0);
+    // Ends the job being cut, paced when its slices average kLargeSliceBytes or more.
+    const auto end_job = [&] {
+      paced_.push_back(job_bytes >= (slices_.size() - job_first_.back()) * kLargeSliceBytes);
+      job_first_.push_back(slices_.size());
+      job_bytes = 0;
+    };
     for (const EntryToAdd& entry : entries) {
       first_.push_back(slices_.size());
       for (const io::ConstBytes& piece : entry.pieces) {
         for (std::uint64_t at = 0; at < piece.size(); at += kJobBytes) {
           const std::uint64_t length = std::min<std::uint64_t>(kJobBytes, piece.size() - at);
-          if (job_bytes > 0 && job_bytes + length > kJobBytes) {
-            job_first_.push_back(slices_.size());
-            job_bytes = 0;
-          }
+          if (job_bytes > 0 && job_bytes + length > kJobBytes) end_job();
           slices_.push_back({piece.data() + at, length});
           job_bytes += length;
           total_ += length;
@@ -260,14 +263,8 @@ class CrcJobs {
       }
     }
     first_.push_back(slices_.size());
-    job_first_.push_back(slices_.size());
+    end_job();
     jobs_ = job_first_.size() - 1;
-    paced_.resize(jobs_);
-    for (std::size_t j = 0; j < jobs_; ++j) {
-      std::uint64_t bytes = 0;
-      for (std::size_t s = job_first_[j]; s < job_first_[j + 1]; ++s) bytes += slices_[s].length;
-      paced_[j] = bytes >= (job_first_[j + 1] - job_first_[j]) * kLargeSliceBytes;
-    }
     crcs_.assign(slices_.size(), 0);
     done_ = std::make_unique<std::atomic<bool>[]>(jobs_);
     for (std::size_t j = 0; j < jobs_; ++j) done_[j].store(false, std::memory_order_relaxed);
